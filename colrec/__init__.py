@@ -1,0 +1,1 @@
+"""colrec: the domain code, free of CLI and database: data formats, models, LLM engine, training."""

@@ -1,0 +1,38 @@
+"""Format names as the CLI spells them, each mapped to its parser."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from colrec.errors import InputError
+from colrec.formats.amazon import parse_amazon_2018, parse_amazon_2023
+from colrec.formats.base import Batch
+from colrec.formats.collm import parse_collm
+from colrec.formats.movielens import parse_movielens_1m, parse_movielens_100k
+from colrec.formats.tabular import parse_mapping, parse_tabular
+
+FORMATS: dict[str, str] = {
+    "movielens-100k": "u.data (+ u.item, u.user, u.genre), or their folder",
+    "movielens-1m": "ratings.dat (+ movies.dat, users.dat), '::'-separated latin-1, or their folder",
+    "collm": "interactions.tsv (+ items.tsv, movies.dat for genres), or their folder",
+    "amazon-2018": "5-core reviews JSON lines (+ meta JSON lines), gzip or not",
+    "amazon-2023": "reviews JSON lines (+ meta JSON lines), gzip or not",
+    "csv": "CSV/TSV/Parquet of interactions with --map user=COL,item=COL[,rating=,label=,ts=,title=]",
+}
+
+
+def parse(fmt: str, paths: list[Path], *, mapping: str | None = None, all_items: bool = False) -> Batch:
+    parsers: dict[str, Callable[[], Batch]] = {
+        "movielens-100k": lambda: parse_movielens_100k(paths),
+        "movielens-1m": lambda: parse_movielens_1m(paths),
+        "collm": lambda: parse_collm(paths),
+        "amazon-2018": lambda: parse_amazon_2018(paths, all_items),
+        "amazon-2023": lambda: parse_amazon_2023(paths, all_items),
+        "csv": lambda: parse_tabular(paths, parse_mapping(mapping)),
+    }
+    if fmt not in parsers:
+        raise InputError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    if not paths:
+        raise InputError("no input files given")
+    return parsers[fmt]()

@@ -1,0 +1,109 @@
+"""Any CSV, TSV or Parquet file of interactions, with a mapping from our fields to its columns.
+
+Mapping keys: user, item (required), rating, label, ts (unix seconds or an ISO date/time; without
+it every row gets the epoch), title (an item title column). Example: user=uid,item=iid,ts=time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import polars as pl
+
+from colrec.errors import InputError
+from colrec.formats.base import INTERACTION_SCHEMA, ITEM_SCHEMA, Batch, cast_checked, conform, read_text
+
+FIELDS = ("user", "item", "rating", "label", "ts", "title")
+
+
+def parse_mapping(spec: str | None) -> dict[str, str]:
+    mapping = {f: f for f in ("user", "item")}
+    for part in filter(None, (spec or "").split(",")):
+        key, sep, column = part.partition("=")
+        if not sep or key.strip() not in FIELDS:
+            raise InputError(f"bad column mapping {part!r}: use FIELD=COLUMN with FIELD in {', '.join(FIELDS)}")
+        mapping[key.strip()] = column.strip()
+    return mapping
+
+
+def parse_tabular(paths: list[Path], mapping: dict[str, str]) -> Batch:
+    frames = [_read(path, mapping) for path in paths]
+    rows = pl.concat(frames) if len(frames) > 1 else frames[0]
+    items = None
+    if "title" in mapping:
+        items = (
+            rows.filter(pl.col("title").is_not_null())
+            .unique("item", keep="first", maintain_order=True)
+            .select(pl.col("item").alias("external_id"), "title", pl.lit(None).alias("description"),
+                    pl.lit("{}").alias("attributes"), "file", "line")
+        )  # fmt: skip
+        items = conform(items, ITEM_SCHEMA)
+    return Batch(conform(rows, INTERACTION_SCHEMA), None, items, tuple(map(str, paths)))
+
+
+def _read(path: Path, mapping: dict[str, str]) -> pl.DataFrame:
+    frame = _read_parquet(path) if path.suffix == ".parquet" else _read_delimited(path)
+    missing = [c for c in mapping.values() if c not in frame.columns]
+    if missing:
+        raise InputError(
+            f"{path}: no column {missing[0]!r} (columns: {', '.join(c for c in frame.columns if c != 'line')})"
+        )
+    rows = frame.select("line", *[pl.col(col).alias(field) for field, col in mapping.items()])
+    rows = cast_checked(rows, path, "user", pl.Utf8)
+    rows = cast_checked(rows, path, "item", pl.Utf8)
+    if "rating" in mapping:
+        rows = cast_checked(rows, path, "rating", pl.Float64, required=False)
+    if "label" in mapping:
+        rows = cast_checked(rows, path, "label", pl.Int16, required=False)
+    rows = _timestamps(rows, path) if "ts" in mapping else rows.with_columns(pl.lit(0).alias("ts_us"))
+    return rows.with_columns(pl.lit(str(path)).alias("file"))
+
+
+def _timestamps(rows: pl.DataFrame, path: Path) -> pl.DataFrame:
+    text = pl.col("ts").cast(pl.Utf8).str.strip_chars()
+    numeric = text.cast(pl.Float64, strict=False)
+    parsed = text.str.to_datetime(time_zone="UTC", strict=False, time_unit="us")
+    ts_us = pl.when(numeric.is_not_null()).then((numeric * 1_000_000).cast(pl.Int64)).otherwise(parsed.dt.epoch("us"))
+    rows = rows.with_columns(ts_us.alias("ts_us"))
+    bad = rows.filter(pl.col("ts_us").is_null())
+    if bad.height:
+        row = bad.row(0, named=True)
+        raise InputError(
+            f"{path}:{row['line']}: field 'ts' must be unix seconds or an ISO date/time, got {row['ts']!r}"
+        )
+    return rows
+
+
+def _read_parquet(path: Path) -> pl.DataFrame:
+    try:
+        frame = pl.read_parquet(path)
+    except Exception as err:  # polars raises several kinds for a corrupt file
+        raise InputError(f"{path}: cannot read Parquet: {str(err).splitlines()[0]}") from None
+    if frame.height == 0:
+        raise InputError(f"{path}: file has no data rows")
+    # Parquet has no lines; row numbers (1-based) stand in for them.
+    return frame.with_columns(pl.int_range(1, frame.height + 1).alias("line"))
+
+
+def _read_delimited(path: Path) -> pl.DataFrame:
+    text = read_text(path)
+    delimiter = "\t" if path.name.removesuffix(".gz").endswith((".tsv", ".tab")) else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = next(reader)
+    columns: dict[str, list[str | int]] = {name: [] for name in [*header, "line"]}
+    line = reader.line_num
+    for record in reader:
+        if len(record) != len(header):
+            if not any(field.strip() for field in record):
+                line = reader.line_num
+                continue
+            raise InputError(f"{path}:{line + 1}: expected {len(header)} fields, found {len(record)}")
+        for name, value in zip(header, record, strict=True):
+            columns[name].append(value)
+        columns["line"].append(line + 1)
+        line = reader.line_num
+    if not columns["line"]:
+        raise InputError(f"{path}: file has no data rows")
+    return pl.DataFrame(columns)

@@ -1,0 +1,52 @@
+"""Settings: one pydantic-settings object, read from the environment (prefix COLREC_) and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "colrec"
+
+
+class Settings(BaseSettings):
+    """Everything configurable about colrec. Build it once at the entry point and pass it down."""
+
+    model_config = SettingsConfigDict(env_prefix="COLREC_", extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("COLREC_DATABASE_URL", "DATABASE_URL"),
+        description="Postgres URL. Unset: an embedded Postgres is started under data_dir/pg.",
+    )
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Embedded Postgres, caches.")
+    model_dir: Path | None = Field(default=None, description="Model artifacts; default data_dir/models.")
+    demo_data: Path | None = Field(default=None, description="Local copy of MovieLens-100K for the demo.")
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_url(cls, url: str | None) -> str | None:
+        """Accept the libpq spellings users copy from elsewhere; SQLAlchemy needs the psycopg driver named."""
+        if not url:
+            return None
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper_level(cls, level: str) -> str:
+        return level.upper()
+
+    @property
+    def models_path(self) -> Path:
+        return self.model_dir or self.data_dir / "models"
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        return self.data_dir / "pg"

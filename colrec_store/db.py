@@ -1,0 +1,56 @@
+"""Engines and sessions. Nothing connects at import: build an engine from Settings when a job needs it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from colrec_store.config import Settings
+from colrec_store.errors import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def resolve_url(settings: Settings) -> str:
+    """The configured server, or the embedded one (started if needed)."""
+    if settings.database_url:
+        return settings.database_url
+    from colrec_store.server import embedded_url
+
+    return embedded_url(settings.embedded_pgdata)
+
+
+def describe(url: str) -> str:
+    """A URL for messages: no password, socket paths shortened."""
+    parsed = make_url(url)
+    host = parsed.host or parsed.query.get("host") or "local socket"
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.database}@{host}{port}"
+
+
+def make_engine(url: str) -> Engine:
+    engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+    except OperationalError as err:
+        reason = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
+        raise DatabaseUnavailable(f"cannot connect to the database {describe(url)}: {reason}") from None
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """One session, one transaction: commits on success, rolls back on any error."""
+    with session_factory(engine)() as session, session.begin():
+        yield session

@@ -1,0 +1,216 @@
+"""ORM tables. The schema itself is created by Alembic migrations (migrations/), never by create_all
+outside tests of the migrations themselves."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+RUN_STATUSES = ("running", "failed", "staged", "published")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSONB}
+
+
+def _now() -> Any:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("dataset_id", "external_id"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    external_id: Mapped[str] = mapped_column(Text)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+
+
+class Item(Base):
+    __tablename__ = "items"
+    __table_args__ = (UniqueConstraint("dataset_id", "external_id"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    external_id: Mapped[str] = mapped_column(Text)
+    # Item text is untrusted data: stored verbatim, quoted into prompts, never interpreted.
+    title: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+
+
+class Interaction(Base):
+    __tablename__ = "interactions"
+    # One row per source event. event_key tells apart distinct events with the same (user, item, ts),
+    # e.g. two Amazon reviews of one item on one day; it is '' where (user, item, ts) is unique.
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "user_id", "item_id", "ts", "event_key"),
+        Index("ix_interactions_dataset_ts", "dataset_id", "ts"),  # as-of windows
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    rating: Mapped[float | None] = mapped_column(Float)
+    # A label given by the source (e.g. CoLLM's 0/1); splits derive labels from ratings otherwise.
+    label: Mapped[int | None] = mapped_column(SmallInteger)
+    ts: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    event_key: Mapped[str] = mapped_column(Text, server_default="")
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    __table_args__ = (CheckConstraint(f"status in {RUN_STATUSES}", name="runs_status_check"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    parent_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    job: Mapped[str] = mapped_column(String(100))
+    as_of: Mapped[dt.date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), server_default="running")
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    timings: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    error: Mapped[str | None] = mapped_column(Text)
+    code_version: Mapped[str | None] = mapped_column(String(100))
+    started_at: Mapped[dt.datetime] = _now()
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ModelArtifact(Base):
+    __tablename__ = "models"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(100))  # mf, lightgcn, sasrec, lora-adapter, ...
+    name: Mapped[str] = mapped_column(Text)
+    path: Mapped[str | None] = mapped_column(Text)
+    artifact: Mapped[bytes | None] = mapped_column(LargeBinary)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class Embedding(Base):
+    """One vector per (run, space, entity). The column has no fixed dimension, so each
+    (space, dim) gets its own partial HNSW index on `vector::vector(dim)` (see repositories)."""
+
+    __tablename__ = "embeddings"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    space: Mapped[str] = mapped_column(String(100), primary_key=True)  # cf_user, profile_item, ...
+    entity_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[Any] = mapped_column(Vector())
+
+
+class _Generated:
+    """Columns shared by every table of LLM-made text: who made it and from which prompt."""
+
+    model: Mapped[str] = mapped_column(Text)
+    adapter: Mapped[str | None] = mapped_column(Text)
+    prompt_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class Profile(_Generated, Base):
+    __tablename__ = "profiles"
+    __table_args__ = (
+        CheckConstraint("entity_kind in ('user', 'item')", name="profiles_kind_check"),
+        UniqueConstraint("run_id", "entity_kind", "entity_id"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    entity_kind: Mapped[str] = mapped_column(String(10))
+    entity_id: Mapped[int] = mapped_column(BigInteger)
+    text: Mapped[str | None] = mapped_column(Text)
+    failed: Mapped[bool] = mapped_column(Boolean, server_default="false")
+
+
+class Rationale(_Generated, Base):
+    __tablename__ = "rationales"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    text: Mapped[str | None] = mapped_column(Text)
+    kept: Mapped[bool | None] = mapped_column(Boolean)  # self-curation verdict; both kinds are kept
+    failed: Mapped[bool] = mapped_column(Boolean, server_default="false")
+
+
+class Evidence(Base):
+    __tablename__ = "evidence"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    method: Mapped[str] = mapped_column(String(50))  # score, coral, ...
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(20))  # retrieved, selected, ...
+    rank: Mapped[int] = mapped_column(Integer)
+    entity_kind: Mapped[str] = mapped_column(String(10))  # the collaborator: user or item
+    entity_id: Mapped[int] = mapped_column(BigInteger)
+    score: Mapped[float | None] = mapped_column(Float)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+
+
+class Prediction(Base):
+    __tablename__ = "predictions"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    method: Mapped[str] = mapped_column(String(50), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    score: Mapped[float | None] = mapped_column(Float)
+    label: Mapped[int | None] = mapped_column(SmallInteger)
+    failed: Mapped[bool] = mapped_column(Boolean, server_default="false")
+
+
+class Recommendation(Base):
+    __tablename__ = "recommendations"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    method: Mapped[str] = mapped_column(String(50), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    score: Mapped[float] = mapped_column(Float)
+
+
+class LlmCache(Base):
+    __tablename__ = "llm_cache"
+    model: Mapped[str] = mapped_column(Text, primary_key=True)
+    adapter: Mapped[str] = mapped_column(Text, primary_key=True)  # '' for the base model
+    prompt_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    params_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    output: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = _now()

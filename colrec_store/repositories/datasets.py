@@ -1,0 +1,35 @@
+"""Datasets and their statistics (the dataset_stats view)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from colrec.errors import ColrecError
+from colrec_store.models import Dataset
+
+
+def ensure_dataset(session: Session, name: str) -> int:
+    session.execute(insert(Dataset).values(name=name).on_conflict_do_nothing(index_elements=["name"]))
+    return session.execute(select(Dataset.id).where(Dataset.name == name)).scalar_one()
+
+
+def dataset_id(session: Session, name: str) -> int:
+    found = session.execute(select(Dataset.id).where(Dataset.name == name)).scalar_one_or_none()
+    if found is None:
+        known = session.execute(select(Dataset.name).order_by(Dataset.name)).scalars().all()
+        raise ColrecError(f"unknown dataset {name!r}; known: {', '.join(known) or 'none (run colrec-jobs ingest)'}")
+    return found
+
+
+def dataset_stats(session: Session, name: str | None = None) -> list[dict[str, Any]]:
+    query = "select * from dataset_stats"
+    params: dict[str, Any] = {}
+    if name is not None:
+        query += " where dataset = :name"
+        params["name"] = name
+    rows = session.execute(text(query + " order by dataset"), params).mappings().all()
+    return [dict(r) for r in rows]

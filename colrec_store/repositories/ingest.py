@@ -1,0 +1,166 @@
+"""Bulk ingest: COPY a validated Batch into temporary staging tables, then merge in set-based SQL.
+
+Runs inside the caller's transaction: an error anywhere leaves the tables as they were. Re-ingesting
+the same rows changes nothing (users/items are upserted only when their fields differ, interactions
+are unique per (user, item, ts)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from colrec.errors import InputError
+from colrec.formats.base import INTERACTION_SCHEMA, ITEM_SCHEMA, USER_SCHEMA, Batch
+from colrec_store.repositories.datasets import ensure_dataset
+
+_STAGING = {"stage_users": USER_SCHEMA, "stage_items": ITEM_SCHEMA, "stage_interactions": INTERACTION_SCHEMA}
+_SQL_TYPES = {pl.Utf8: "text", pl.Int64: "bigint", pl.Int16: "smallint", pl.Float64: "double precision"}
+
+
+@dataclass(frozen=True)
+class IngestCounts:
+    users_added: int
+    users_updated: int
+    items_added: int
+    items_updated: int
+    interactions_added: int
+    interactions_seen: int
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def ingest_batch(session: Session, dataset: str, batch: Batch) -> IngestCounts:
+    dataset_id = ensure_dataset(session, dataset)
+    _stage(session, "stage_interactions", batch.interactions)
+    users_added = users_updated = items_added = items_updated = 0
+    if batch.users is not None:
+        _stage(session, "stage_users", batch.users)
+        users_added, users_updated = _upsert_users(session, dataset_id)
+    if batch.items is not None:
+        _stage(session, "stage_items", batch.items)
+        items_added, items_updated = _upsert_items(session, dataset_id)
+    if batch.users_declared:
+        _check_references(session, dataset_id, "user", "users")
+    else:
+        users_added += _imply(session, dataset_id, "user", "users")
+    if batch.items_declared:
+        _check_references(session, dataset_id, "item", "items")
+    else:
+        items_added += _imply(session, dataset_id, "item", "items")
+    added = _insert_interactions(session, dataset_id)
+    return IngestCounts(users_added, users_updated, items_added, items_updated, added, batch.interactions.height)
+
+
+def copy_frame(session: Session, table: str, frame: pl.DataFrame) -> None:
+    """COPY a frame into `table` (columns by name) through psycopg, in the session's transaction."""
+    columns = ", ".join(f'"{c}"' for c in frame.columns)
+    payload = frame.write_csv(null_value="\\N", quote_style="non_numeric").encode()
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cursor:
+        sql = f"copy {table} ({columns}) from stdin (format csv, header true, null '\\N')"
+        with cursor.copy(sql) as copy:
+            for start in range(0, len(payload), 1 << 20):
+                copy.write(payload[start : start + (1 << 20)])
+
+
+def _stage(session: Session, table: str, frame: pl.DataFrame) -> None:
+    """A temporary table shaped like the Batch frame (so the two cannot drift), filled by COPY."""
+    columns = ", ".join(f'"{name}" {_SQL_TYPES[dtype]}' for name, dtype in _STAGING[table].items())
+    session.execute(text(f"create temporary table {table} ({columns}) on commit drop"))
+    copy_frame(session, table, frame)
+
+
+def _upsert_users(session: Session, dataset_id: int) -> tuple[int, int]:
+    rows = (
+        session.execute(
+            text(
+                """
+            insert into users (dataset_id, external_id, attributes)
+            select :d, external_id, attributes::jsonb from stage_users
+            on conflict (dataset_id, external_id) do update set attributes = excluded.attributes
+            where users.attributes is distinct from excluded.attributes
+            returning (xmax = 0) as inserted
+            """
+            ),
+            {"d": dataset_id},
+        )
+        .scalars()
+        .all()
+    )
+    return sum(rows), len(rows) - sum(rows)
+
+
+def _upsert_items(session: Session, dataset_id: int) -> tuple[int, int]:
+    rows = (
+        session.execute(
+            text(
+                """
+            insert into items (dataset_id, external_id, title, description, attributes)
+            select :d, external_id, title, description, attributes::jsonb from stage_items
+            on conflict (dataset_id, external_id) do update
+              set title = excluded.title, description = excluded.description, attributes = excluded.attributes
+            where (items.title, items.description, items.attributes)
+                  is distinct from (excluded.title, excluded.description, excluded.attributes)
+            returning (xmax = 0) as inserted
+            """
+            ),
+            {"d": dataset_id},
+        )
+        .scalars()
+        .all()
+    )
+    return sum(rows), len(rows) - sum(rows)
+
+
+def _check_references(session: Session, dataset_id: int, column: str, table: str) -> None:
+    row = session.execute(
+        text(
+            f"""
+            select s.file, s.line, s."{column}" from stage_interactions s
+            where not exists (select 1 from {table} t where t.dataset_id = :d and t.external_id = s."{column}")
+            order by s.file, s.line limit 1
+            """
+        ),
+        {"d": dataset_id},
+    ).first()
+    if row is not None:
+        raise InputError(f"{row.file}:{row.line}: unknown {column} id {row[2]!r} (not in the {table} of this dataset)")
+
+
+def _imply(session: Session, dataset_id: int, column: str, table: str) -> int:
+    result = session.execute(
+        text(
+            f"""
+            insert into {table} (dataset_id, external_id)
+            select distinct :d, "{column}" from stage_interactions
+            on conflict (dataset_id, external_id) do nothing
+            """
+        ),
+        {"d": dataset_id},
+    )
+    return result.rowcount
+
+
+def _insert_interactions(session: Session, dataset_id: int) -> int:
+    result = session.execute(
+        text(
+            """
+            insert into interactions (dataset_id, user_id, item_id, rating, label, ts, event_key, attributes)
+            select :d, u.id, i.id, s.rating, s.label,
+                   timestamptz 'epoch' + s.ts_us * interval '1 microsecond', coalesce(s.event_key, ''),
+                   s.attributes::jsonb
+            from stage_interactions s
+            join users u on u.dataset_id = :d and u.external_id = s."user"
+            join items i on i.dataset_id = :d and i.external_id = s.item
+            order by s.file, s.line
+            on conflict (dataset_id, user_id, item_id, ts, event_key) do nothing
+            """
+        ),
+        {"d": dataset_id},
+    )
+    return result.rowcount

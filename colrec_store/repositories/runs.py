@@ -1,0 +1,89 @@
+"""Run records: one row per job execution, with its status, parameters, metrics and timings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from colrec_store.models import Dataset, Run
+
+
+def start_run(
+    session: Session,
+    *,
+    job: str,
+    dataset_id: int | None,
+    params: dict[str, Any],
+    code_version: str,
+    as_of: dt.date | None = None,
+    parent_run_id: int | None = None,
+) -> int:
+    run = Run(
+        job=job,
+        dataset_id=dataset_id,
+        params=params,
+        code_version=code_version,
+        as_of=as_of,
+        parent_run_id=parent_run_id,
+        status="running",
+    )
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def finish_run(
+    session: Session,
+    run_id: int,
+    *,
+    status: str,
+    metrics: dict[str, Any],
+    timings: dict[str, Any],
+    error: str | None = None,
+    dataset_id: int | None = None,
+) -> None:
+    values: dict[str, Any] = {
+        "status": status,
+        "metrics": metrics,
+        "timings": timings,
+        "error": error,
+        "finished_at": func.now(),
+    }
+    if dataset_id is not None:
+        values["dataset_id"] = dataset_id
+    session.execute(update(Run).where(Run.id == run_id).values(**values))
+
+
+def list_runs(session: Session, dataset: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    query = (
+        select(Run, Dataset.name.label("dataset"))
+        .outerjoin(Dataset, Dataset.id == Run.dataset_id)
+        .order_by(Run.id.desc())
+        .limit(limit)
+    )
+    if dataset is not None:
+        query = query.where(Dataset.name == dataset)
+    rows = []
+    for run, name in session.execute(query).all():
+        rows.append(
+            {
+                "id": run.id,
+                "dataset": name,
+                "job": run.job,
+                "as_of": run.as_of.isoformat() if run.as_of else None,
+                "status": run.status,
+                "params": run.params,
+                "metrics": run.metrics,
+                "timings": run.timings,
+                "error": run.error,
+                "code_version": run.code_version,
+                "parent_run_id": run.parent_run_id,
+                "started_at": run.started_at.isoformat(timespec="seconds"),
+                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+                "seconds": round((run.finished_at - run.started_at).total_seconds(), 1) if run.finished_at else None,
+            }
+        )
+    return rows

@@ -1,0 +1,175 @@
+"""The `colrec-jobs` command: thin Typer commands that parse options and call each job's `run`.
+
+Heavy imports (torch, vLLM) happen inside the jobs that need them, so `--help` is fast and needs
+no database.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import psycopg
+import typer
+from sqlalchemy.exc import DBAPIError
+
+from colrec.errors import ColrecError
+from colrec.formats.registry import FORMATS
+from colrec_store.config import Settings
+from jobs import console
+from jobs.context import JobContext, one_line
+
+app = typer.Typer(
+    name="colrec-jobs",
+    help="colrec batch jobs: ingest interactions, build collaborative and LLM outputs, publish them to Postgres.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+db_app = typer.Typer(help="The database: migrate, connect, stop the embedded server.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _ctx(typer_ctx: typer.Context) -> JobContext:
+    return typer_ctx.obj
+
+
+@app.callback()
+def _root(typer_ctx: typer.Context) -> None:
+    settings = Settings()
+    console.setup_logging(settings.log_level)
+    typer_ctx.obj = JobContext(settings)
+
+
+@db_app.command("upgrade")
+def db_upgrade(typer_ctx: typer.Context) -> None:
+    """Migrate the schema to the latest revision (creates the pgvector extension). Safe to rerun."""
+    from jobs import db
+
+    revision = db.upgrade(_ctx(typer_ctx))
+    console.out.print(f"schema at revision {revision}")
+
+
+@db_app.command("url")
+def db_url(typer_ctx: typer.Context) -> None:
+    """Print a libpq URL for psql or any client (starts the embedded server if needed)."""
+    from jobs import db
+
+    print(db.libpq_url(_ctx(typer_ctx)))  # noqa: T201 - the URL is the command's output
+
+
+@db_app.command("psql")
+def db_psql(typer_ctx: typer.Context) -> None:
+    """Open psql on the database."""
+    from jobs import db
+
+    db.exec_psql(_ctx(typer_ctx))
+
+
+@db_app.command("status")
+def db_status(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Where the database is, whether it runs, and its schema revision."""
+    from jobs import db
+
+    info = db.status(_ctx(typer_ctx))
+    if as_json:
+        console.print_json(info)
+    else:
+        for key, value in info.items():
+            console.out.print(f"{key}: {value}")
+
+
+@db_app.command("stop")
+def db_stop(typer_ctx: typer.Context) -> None:
+    """Stop the embedded Postgres server cleanly (it keeps running between commands otherwise)."""
+    from jobs import db
+
+    stopped = db.stop(_ctx(typer_ctx))
+    console.out.print("embedded server stopped" if stopped else "embedded server was not running")
+
+
+@app.command()
+def ingest(
+    typer_ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders of the dataset.")],
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name in the store.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")],
+    mapping: Annotated[
+        str | None, typer.Option("--map", help="csv format: user=COL,item=COL[,rating=,label=,ts=,title=].")
+    ] = None,
+    all_items: Annotated[
+        bool, typer.Option("--all-items", help="Amazon: keep catalogue items nobody reviewed (cold start).")
+    ] = False,
+) -> None:
+    """Validate dataset files and merge them into the store in one transaction (reruns change nothing)."""
+    from jobs import ingest as job
+
+    counts = job.run(_ctx(typer_ctx), paths, dataset=dataset, fmt=fmt, mapping=mapping, all_items=all_items)
+    console.out.print(
+        f"{dataset}: +{counts.interactions_added} interactions ({counts.interactions_seen} read), "
+        f"+{counts.users_added} users, +{counts.items_added} items, {counts.items_updated} items updated"
+    )
+
+
+@app.command()
+def datasets(
+    typer_ctx: typer.Context, name: Annotated[str | None, typer.Argument()] = None, as_json: JsonOpt = False
+) -> None:
+    """Users, items, interactions and time range of each dataset (the dataset_stats view)."""
+    from jobs import datasets as job
+
+    rows = job.run(_ctx(typer_ctx), name)
+    if as_json:
+        console.print_json(rows)
+    else:
+        console.print_table("datasets", rows, ["dataset", "users", "items", "interactions", "first_ts", "last_ts"])
+
+
+@app.command()
+def runs(
+    typer_ctx: typer.Context,
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """The run records of every job, newest first."""
+    from jobs import runs as job
+
+    rows = job.run(_ctx(typer_ctx), dataset, limit)
+    if as_json:
+        console.print_json(rows)
+    else:
+        console.print_table("runs", rows, ["id", "dataset", "job", "as_of", "status", "started_at", "seconds", "error"])
+
+
+@app.command()
+def demo(
+    typer_ctx: typer.Context,
+    data: Annotated[
+        Path | None, typer.Option(help="A local MovieLens-100K folder (else COLREC_DEMO_DATA, else download).")
+    ] = None,
+) -> None:
+    """The main job on the embedded default: migrate, ingest MovieLens-100K, print its statistics."""
+    from jobs import demo as job
+
+    stats = job.run(_ctx(typer_ctx), data)
+    console.print_table("ml100k", [stats], ["dataset", "users", "items", "interactions", "first_ts", "last_ts"])
+
+
+def main() -> None:
+    try:
+        app()
+    except ColrecError as err:
+        console.fail(str(err))
+    except (DBAPIError, psycopg.Error) as err:
+        # Bad data the validation missed, or a server that went away mid-job: one line, the
+        # traceback only at DEBUG level.
+        logging.getLogger("colrec").debug("database error", exc_info=True)
+        console.fail(f"database: {one_line(getattr(err, 'orig', None) or err)}")
+    except KeyboardInterrupt:
+        console.err.print("interrupted")
+        sys.exit(130)

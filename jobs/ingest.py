@@ -1,0 +1,34 @@
+"""`colrec-jobs ingest`: validate dataset files and merge them into the store in one transaction."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from colrec.formats import parse
+from colrec_store.repositories.datasets import dataset_id
+from colrec_store.repositories.ingest import IngestCounts, ingest_batch
+from jobs.console import progress
+from jobs.context import JobContext
+
+log = logging.getLogger(__name__)
+
+
+def run(
+    ctx: JobContext, paths: list[Path], *, dataset: str, fmt: str, mapping: str | None = None, all_items: bool = False
+) -> IngestCounts:
+    params = {"paths": [str(p) for p in paths], "format": fmt, "mapping": mapping, "all_items": all_items}
+    with ctx.run("ingest", params=params) as record, progress() as bar:
+        task = bar.add_task(f"ingest {dataset}", total=2)
+        with record.timed("parse"):
+            batch = parse(fmt, paths, mapping=mapping, all_items=all_items)
+        bar.advance(task)
+        log.info("parsed %d interactions from %s", batch.interactions.height, ", ".join(batch.files))
+        with record.timed("load"), ctx.transaction() as session:
+            counts = ingest_batch(session, dataset, batch)
+            record.metrics.update(counts.as_dict())
+            record.dataset_id = dataset_id(session, dataset)
+            record.finish(session, "published")
+        bar.advance(task)
+    log.info("ingest %s: %s", dataset, counts.as_dict())
+    return counts
