@@ -36,23 +36,25 @@ def has_files(folder: Path, archive: Archive) -> bool:
     return all((folder / name).is_file() for name in archive.required)
 
 
-def fetch(archive: Archive, cache_dir: Path, timeout: float = 30.0) -> Path:
-    """The archive's folder under cache_dir, downloaded and verified first if it is not there."""
+def fetch(archive: Archive, cache_dir: Path, timeout: float = 30.0, url: str | None = None) -> Path:
+    """The archive's folder under cache_dir, downloaded (from `url`, default the archive's own) and
+    checksum-verified first if it is not there."""
+    url = url or archive.url
     target = cache_dir / archive.name
     if has_files(target, archive):
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
         zip_path = Path(tmp) / f"{archive.name}.zip"
-        _download(archive.url, zip_path, timeout)
+        _download(url, zip_path, timeout)
         digest = hashlib.md5(zip_path.read_bytes()).hexdigest()
         if digest != archive.md5:
-            raise ColrecError(f"{archive.url}: checksum mismatch (md5 {digest}, expected {archive.md5}); not used")
+            raise ColrecError(f"{url}: checksum mismatch (md5 {digest}, expected {archive.md5}); not used")
         with zipfile.ZipFile(zip_path) as zf:
             zf.extractall(tmp)
         extracted = Path(tmp) / archive.folder
         if not has_files(extracted, archive):
-            raise ColrecError(f"{archive.url}: archive lacks {', '.join(archive.required)}")
+            raise ColrecError(f"{url}: archive lacks {', '.join(archive.required)}")
         shutil.rmtree(target, ignore_errors=True)
         extracted.rename(target)
     return target

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir, description="Embedded Postgres, caches.")
     model_dir: Path | None = Field(default=None, description="Model artifacts; default data_dir/models.")
     demo_data: Path | None = Field(default=None, description="Local copy of MovieLens-100K for the demo.")
+    demo_url: str = Field(
+        default="https://files.grouplens.org/datasets/movielens/ml-100k.zip",
+        description="Where the demo downloads MovieLens-100K from (a mirror must serve the same file).",
+    )
     log_level: str = "INFO"
 
     @field_validator("database_url")

@@ -27,7 +27,7 @@ def resolve_data(ctx: JobContext, data: Path | None) -> Path:
             raise ColrecError(f"{local}: not a MovieLens-100K folder (needs {', '.join(ML_100K.required)})")
         return local
     try:
-        return fetch(ML_100K, ctx.settings.data_dir / "downloads")
+        return fetch(ML_100K, ctx.settings.data_dir / "downloads", url=ctx.settings.demo_url)
     except ColrecError as err:
         raise ColrecError(
             f"{err}. Offline? Pass --data PATH or set COLREC_DEMO_DATA to a folder with "

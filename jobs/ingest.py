@@ -24,8 +24,9 @@ def run(
             batch = parse(fmt, paths, mapping=mapping, all_items=all_items)
         bar.advance(task)
         log.info("parsed %d interactions from %s", batch.interactions.height, ", ".join(batch.files))
-        with record.timed("load"), ctx.transaction() as session:
-            counts = ingest_batch(session, dataset, batch)
+        with ctx.transaction() as session:
+            with record.timed("load"):
+                counts = ingest_batch(session, dataset, batch)
             record.metrics.update(counts.as_dict())
             record.dataset_id = dataset_id(session, dataset)
             record.finish(session, "published")

@@ -14,7 +14,11 @@ if [[ -f "$stamp" ]]; then
   exit 0
 fi
 [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
-pip() { "$VENV/bin/python" -m pip "$@"; }
+# pip here lists local mirrors that may be absent; their warnings are noise, errors still show.
+pip() {
+  "$VENV/bin/python" -m pip "$@" 2>&1 | { grep -v "neither a file nor a directory" || true; }
+  return "${PIPESTATUS[0]}"
+}
 pip install -q --upgrade pip
 echo "colrec setup: installing the $COLREC_ACCEL stack into $VENV (first time: a few minutes)" >&2
 pip install -q -e ".[$COLREC_ACCEL,dev]"

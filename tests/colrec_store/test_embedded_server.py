@@ -1,0 +1,34 @@
+"""The embedded default: with no DATABASE_URL the jobs start Postgres under the data dir, later
+processes reuse it, and `db stop` stops it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.helpers import run_cli
+
+
+def test_embedded_server_lifecycle(tmp_path: Path, fixtures: Path) -> None:
+    env = {"COLREC_DATA_DIR": str(tmp_path / "data"), "COLREC_LOG_LEVEL": "WARNING"}
+    try:
+        assert run_cli("db", "upgrade", env=env).returncode == 0
+        status = json.loads(run_cli("db", "status", "--json", env=env).stdout)
+        assert status["embedded"] and status["running"] and status["revision"] == status["head"]
+        assert Path(status["pgdata"]) == tmp_path / "data" / "pg"
+        # a second process finds the running server (same postmaster) and sees the first one's work
+        ingest = run_cli("ingest", str(fixtures / "ml100k"), "-d", "ml", "-f", "movielens-100k", env=env)
+        assert ingest.returncode == 0, ingest.stderr
+        again = json.loads(run_cli("db", "status", "--json", env=env).stdout)
+        assert again["url"] == status["url"]
+        stats = json.loads(run_cli("datasets", "--json", env=env).stdout)
+        assert stats[0]["interactions"] == 20
+    finally:
+        stopped = run_cli("db", "stop", env=env)
+    assert stopped.returncode == 0 and stopped.stdout.strip() == "embedded server stopped"
+    assert json.loads(run_cli("db", "status", "--json", env=env).stdout)["running"] is False
+    # the data survives a stop: the next command starts the server again on it
+    try:
+        assert json.loads(run_cli("datasets", "--json", env=env).stdout)[0]["interactions"] == 20
+    finally:
+        run_cli("db", "stop", env=env)

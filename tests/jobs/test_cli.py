@@ -1,0 +1,86 @@
+"""The real `colrec-jobs` executable in a subprocess: exit codes, one-line errors, JSON output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from jobs.context import JobContext
+from tests.helpers import cli_env, counts, run_cli
+
+
+def test_help_needs_no_database() -> None:
+    result = run_cli("--help", env={"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+    assert result.returncode == 0 and "ingest" in result.stdout
+
+
+def test_ingest_then_datasets_json(ctx: JobContext, fixtures: Path) -> None:
+    env = cli_env(ctx)
+    for _ in range(2):
+        result = run_cli(
+            "ingest", str(fixtures / "amazon2018"), "--dataset", "gift", "--format", "amazon-2018", env=env
+        )
+        assert result.returncode == 0, result.stderr
+    assert "+0 interactions (13 read)" in result.stdout
+    stats = json.loads(run_cli("datasets", "--json", env=env).stdout)
+    assert [(s["dataset"], s["users"], s["items"], s["interactions"]) for s in stats] == [("gift", 4, 3, 13)]
+    runs = json.loads(run_cli("runs", "--json", env=env).stdout)
+    assert [r["status"] for r in runs] == ["published", "published"]
+
+
+def test_bad_input_exits_non_zero_with_one_line(ctx: JobContext, fixtures: Path, tmp_path: Path) -> None:
+    root = tmp_path / "ml100k"
+    shutil.copytree(fixtures / "ml100k", root)
+    (root / "u.user").write_text((root / "u.user").read_text().replace("3|23|", "3|abc|"))
+    result = run_cli("ingest", str(root), "-d", "ml", "-f", "movielens-100k", env=cli_env(ctx))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"error: {root / 'u.user'}:3: field 'age' must be an integer, got 'abc'"]
+    assert counts(ctx) == {"datasets": 0, "users": 0, "items": 0, "interactions": 0}
+
+
+def test_database_down_is_one_line() -> None:
+    result = run_cli("datasets", env={"DATABASE_URL": "postgresql://colrec@127.0.0.1:1/colrec"})
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot connect to the database colrec@127.0.0.1:1")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unmigrated_database_says_how_to_fix(empty_database_url: str) -> None:
+    result = run_cli("datasets", env={"DATABASE_URL": empty_database_url})
+    assert result.returncode == 1 and "colrec-jobs db upgrade" in result.stderr
+    first = run_cli("db", "upgrade", env={"DATABASE_URL": empty_database_url})
+    second = run_cli("db", "upgrade", env={"DATABASE_URL": empty_database_url})
+    assert first.returncode == second.returncode == 0
+    assert first.stdout == second.stdout == "schema at revision 0001\n"
+
+
+def test_db_url_works_with_psql(ctx: JobContext) -> None:
+    psql = shutil.which("psql")
+    if psql is None:
+        pytest.skip("no psql client on this machine")
+    url = run_cli("db", "url", env=cli_env(ctx)).stdout.strip()
+    assert url.startswith("postgresql://")
+    out = subprocess.run(
+        [psql, url, "-tAc", "select count(*) from dataset_stats"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "0"
+
+
+def test_demo_with_local_data(ctx: JobContext, fixtures: Path) -> None:
+    result = run_cli("demo", "--data", str(fixtures / "ml100k"), env=cli_env(ctx))
+    assert result.returncode == 0, result.stderr
+    assert "ml100k" in result.stdout
+    assert counts(ctx)["interactions"] == 20
+
+
+def test_demo_offline_says_how(ctx: JobContext) -> None:
+    env = cli_env(ctx, COLREC_DEMO_URL="http://127.0.0.1:1/ml-100k.zip")
+    result = run_cli("demo", env=env)
+    assert result.returncode == 1
+    assert "COLREC_DEMO_DATA" in result.stderr and "--data" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
