@@ -214,3 +214,16 @@ class LlmCache(Base):
     params_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     output: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[dt.datetime] = _now()
+
+
+class Neighbour(Base):
+    """Top-K most similar entities in one embedding space of a run (rank 1 = nearest)."""
+
+    __tablename__ = "neighbours"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    space: Mapped[str] = mapped_column(String(100), primary_key=True)
+    entity_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    neighbour_id: Mapped[int] = mapped_column(BigInteger)
+    distance: Mapped[float] = mapped_column(Float)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -144,6 +145,118 @@ def runs(
         console.print_json(rows)
     else:
         console.print_table("runs", rows, ["id", "dataset", "job", "as_of", "status", "started_at", "seconds", "error"])
+
+
+AsOfOpt = Annotated[
+    datetime | None, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Nothing after this date (UTC) is seen.")
+]
+SeedOpt = Annotated[int, typer.Option(help="Seed for sampling and training.")]
+DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="Dataset name in the store.")]
+SplitOpt = Annotated[
+    str, typer.Option("--split", "-s", help="temporal, long-tail, leave-one-out, random or zero-shot.")
+]
+
+
+def _date(value: datetime | None) -> date | None:
+    return value.date() if value else None
+
+
+@app.command()
+def split(
+    typer_ctx: typer.Context,
+    dataset: DatasetOpt,
+    split: SplitOpt,
+    as_of: AsOfOpt = None,
+    seed: SeedOpt = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cut a split (reproducible for the same dataset, date and seed) and show its sizes."""
+    from jobs import split as job
+
+    result = job.run(_ctx(typer_ctx), dataset, split, _date(as_of), seed)
+    _show(result, as_json, f"{dataset}: {split} split")
+
+
+@app.command()
+def train(
+    typer_ctx: typer.Context,
+    dataset: DatasetOpt,
+    model: Annotated[str, typer.Option("--model", "-m", help="mf, lightgcn, sasrec or deepfm.")],
+    split: SplitOpt,
+    as_of: AsOfOpt = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Most epochs (early stopping on valid AUC may end sooner).")
+    ] = None,
+    dim: Annotated[int | None, typer.Option(help="Embedding size.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
+    seed: SeedOpt = 0,
+    k: Annotated[int, typer.Option(help="K of Recall@K/NDCG@K.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train a collaborative model; store the artifact, embeddings (pgvector) and metrics."""
+    from jobs import train as job
+
+    result = job.run(
+        _ctx(typer_ctx), dataset, model, split, as_of=_date(as_of), seed=seed, epochs=epochs, dim=dim, lr=lr, k=k
+    )
+    _show(result, as_json, f"{dataset}: {model} on {split}")
+
+
+@app.command()
+def neighbours(
+    typer_ctx: typer.Context,
+    dataset: DatasetOpt,
+    space: Annotated[str, typer.Option(help="cf_user, cf_item or all.")] = "all",
+    k: Annotated[int, typer.Option(help="Neighbours per entity.")] = 20,
+    model: Annotated[str | None, typer.Option(help="Use the newest train run of this model (default: any).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Top-K similar users/items through pgvector HNSW; reports recall@K against exact search."""
+    from jobs import neighbours as job
+
+    result = job.run(_ctx(typer_ctx), dataset, space, k, model)
+    _show(result, as_json, f"{dataset}: neighbours")
+
+
+@app.command()
+def evaluate(
+    typer_ctx: typer.Context,
+    dataset: DatasetOpt,
+    method: Annotated[str, typer.Option("--method", help="A trained model: mf, lightgcn, sasrec, deepfm.")],
+    split: SplitOpt,
+    as_of: AsOfOpt = None,
+    seed: SeedOpt = 0,
+    k: int = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """AUC, UAUC, F1, Recall/NDCG@K (all items) and HR/NDCG@K (sampled) of a method on a split."""
+    from jobs import evaluate as job
+
+    result = job.run(_ctx(typer_ctx), dataset, method, split, as_of=_date(as_of), seed=seed, k=k)
+    _show(result, as_json, f"{dataset}: {method} on {split}")
+
+
+@app.command()
+def recommend(
+    typer_ctx: typer.Context,
+    dataset: DatasetOpt,
+    method: Annotated[str, typer.Option("--method")],
+    top: Annotated[int, typer.Option(help="Items per user.")] = 20,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Top-N per user (seen items excluded) into `recommendations`, staged until a refresh publishes it."""
+    from jobs import recommend as job
+
+    result = job.run(_ctx(typer_ctx), dataset, method, top, as_of=_date(as_of))
+    _show(result, as_json, f"{dataset}: recommendations by {method}")
+
+
+def _show(result: dict[str, object], as_json: bool, title: str) -> None:
+    if as_json:
+        console.print_json(result)
+    else:
+        console.print_table(title, [{"metric": k, "value": v} for k, v in result.items()], ["metric", "value"])
 
 
 @app.command()

@@ -31,9 +31,14 @@ def setup_logging(level: str) -> None:
 def progress() -> Progress:
     """A progress bar on stderr, hidden when stderr is not a terminal (cron, CI, pipes)."""
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, disable=not err.is_terminal, transient=True,
-    )  # fmt: skip
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not err.is_terminal,
+        transient=True,
+    )
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -52,25 +52,40 @@ class JobContext:
 
     @contextmanager
     def run(
-        self, job: str, *, dataset_id: int | None = None, params: dict[str, Any] | None = None,
-        as_of: dt.date | None = None, parent_run_id: int | None = None,
-    ) -> Iterator[RunRecord]:  # fmt: skip
+        self,
+        job: str,
+        *,
+        dataset_id: int | None = None,
+        params: dict[str, Any] | None = None,
+        as_of: dt.date | None = None,
+        parent_run_id: int | None = None,
+    ) -> Iterator[RunRecord]:
         """Record a run: `running` now (committed at once so it is visible while it works), then
         whatever the job sets, or `failed` with the error if it raises."""
         with self.transaction() as session:
             run_id = runs.start_run(
-                session, job=job, dataset_id=dataset_id, params=params or {}, code_version=code_version(),
-                as_of=as_of, parent_run_id=parent_run_id,
-            )  # fmt: skip
+                session,
+                job=job,
+                dataset_id=dataset_id,
+                params=params or {},
+                code_version=code_version(),
+                as_of=as_of,
+                parent_run_id=parent_run_id,
+            )
         record = RunRecord(run_id)
         try:
             yield record
         except BaseException as err:
             with self.transaction() as session:
                 runs.finish_run(
-                    session, run_id, status="failed", metrics=record.metrics, timings=record.timings,
-                    error=one_line(err), dataset_id=record.dataset_id,
-                )  # fmt: skip
+                    session,
+                    run_id,
+                    status="failed",
+                    metrics=record.metrics,
+                    timings=record.timings,
+                    error=one_line(err),
+                    dataset_id=record.dataset_id,
+                )
             raise
         if not record.finished:
             with self.transaction() as session:
@@ -117,8 +132,11 @@ def code_version() -> str:
         try:
             sha = subprocess.run(
                 ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                capture_output=True, text=True, timeout=5, check=True,
-            ).stdout.strip()  # fmt: skip
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=True,
+            ).stdout.strip()
             return f"{base}+g{sha}"
         except (OSError, subprocess.SubprocessError):
             pass

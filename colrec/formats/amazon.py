@@ -34,16 +34,27 @@ class AmazonFields:
 
 
 AMAZON_2018 = AmazonFields(
-    user="reviewerID", item="asin", rating="overall", time="unixReviewTime", time_scale=1_000_000,
+    user="reviewerID",
+    item="asin",
+    rating="overall",
+    time="unixReviewTime",
+    time_scale=1_000_000,
     review_keys=("summary", "reviewText", "verified", "vote", "style"),
-    meta_item="asin", meta_keys=("brand", "category", "main_cat", "price", "feature"), description="description",
-)  # fmt: skip
-AMAZON_2023 = AmazonFields(
-    user="user_id", item="parent_asin", rating="rating", time="timestamp", time_scale=1_000,
-    review_keys=("title", "text", "verified_purchase", "helpful_vote"),
-    meta_item="parent_asin", meta_keys=("store", "categories", "main_category", "price", "features"),
+    meta_item="asin",
+    meta_keys=("brand", "category", "main_cat", "price", "feature"),
     description="description",
-)  # fmt: skip
+)
+AMAZON_2023 = AmazonFields(
+    user="user_id",
+    item="parent_asin",
+    rating="rating",
+    time="timestamp",
+    time_scale=1_000,
+    review_keys=("title", "text", "verified_purchase", "helpful_vote"),
+    meta_item="parent_asin",
+    meta_keys=("store", "categories", "main_category", "price", "features"),
+    description="description",
+)
 
 
 def parse_amazon_2018(paths: list[Path], all_items: bool = False) -> Batch:

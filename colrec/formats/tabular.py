@@ -36,9 +36,15 @@ def parse_tabular(paths: list[Path], mapping: dict[str, str]) -> Batch:
         items = (
             rows.filter(pl.col("title").is_not_null())
             .unique("item", keep="first", maintain_order=True)
-            .select(pl.col("item").alias("external_id"), "title", pl.lit(None).alias("description"),
-                    pl.lit("{}").alias("attributes"), "file", "line")
-        )  # fmt: skip
+            .select(
+                pl.col("item").alias("external_id"),
+                "title",
+                pl.lit(None).alias("description"),
+                pl.lit("{}").alias("attributes"),
+                "file",
+                "line",
+            )
+        )
         items = conform(items, ITEM_SCHEMA)
     return Batch(conform(rows, INTERACTION_SCHEMA), None, items, tuple(map(str, paths)))
 

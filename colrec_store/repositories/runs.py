@@ -50,7 +50,7 @@ def finish_run(
         "metrics": metrics,
         "timings": timings,
         "error": error,
-        "finished_at": func.now(),
+        "finished_at": func.clock_timestamp(),  # now() would be the transaction start
     }
     if dataset_id is not None:
         values["dataset_id"] = dataset_id

@@ -1,0 +1,1 @@
+"""Collaborative models in torch, one file each, behind one interface (base.Recommender)."""

@@ -1,0 +1,215 @@
+"""The interface every collaborative model implements, and the data it trains on.
+
+Users and items are contiguous indices 0..n-1 (the store's ids are mapped by the caller). A model
+trains on `Interactions` (users, items, 0/1 labels, unix-second timestamps), scores pairs, ranks all
+items for a user with seen items excluded, exposes user/item embeddings, and round-trips through
+save/load with its config inside the file (as nanoGPT's checkpoints do).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+EpochHook = Callable[[int, dict[str, float]], None]
+
+
+@dataclass
+class Interactions:
+    users: np.ndarray  # int64 user index
+    items: np.ndarray  # int64 item index
+    labels: np.ndarray  # float32 0/1
+    ts: np.ndarray  # int64 unix seconds (order of events)
+
+    def __post_init__(self) -> None:
+        self.users = np.asarray(self.users, dtype=np.int64)
+        self.items = np.asarray(self.items, dtype=np.int64)
+        self.labels = np.asarray(self.labels, dtype=np.float32)
+        self.ts = np.asarray(self.ts, dtype=np.int64) if len(self.ts) else np.zeros(len(self.users), np.int64)
+
+    def __len__(self) -> int:
+        return int(self.users.size)
+
+    def positives(self) -> Interactions:
+        keep = self.labels > 0.5
+        return Interactions(self.users[keep], self.items[keep], self.labels[keep], self.ts[keep])
+
+    def concat(self, other: Interactions) -> Interactions:
+        return Interactions(*(np.concatenate([a, b]) for a, b in zip(self._arrays(), other._arrays(), strict=True)))
+
+    def _arrays(self) -> tuple[np.ndarray, ...]:
+        return self.users, self.items, self.labels, self.ts
+
+    @property
+    def has_negatives(self) -> bool:
+        return bool((self.labels < 0.5).any())
+
+
+@dataclass
+class ModelConfig:
+    """Fields every model shares; each model's config extends it."""
+
+    dim: int = 64
+    epochs: int = 20
+    batch_size: int = 1024
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    patience: int = 3  # epochs without a better validation AUC before stopping (0: never stop early)
+
+
+class Recommender(ABC):
+    name: ClassVar[str]
+    config_class: ClassVar[type[ModelConfig]]
+
+    def __init__(self, config: ModelConfig, n_users: int, n_items: int) -> None:
+        self.config = config
+        self.n_users = n_users
+        self.n_items = n_items
+
+    # --- training -------------------------------------------------------------------------
+    @abstractmethod
+    def fit(
+        self, train: Interactions, valid: Interactions | None = None, on_epoch: EpochHook | None = None
+    ) -> dict[str, Any]:
+        """Train; with `valid`, keep the epoch with the best validation AUC. Returns a report."""
+
+    # --- inference ------------------------------------------------------------------------
+    @abstractmethod
+    def score(self, users: np.ndarray, items: np.ndarray, ts: np.ndarray | None = None) -> np.ndarray:
+        """Scores (higher = more likely positive) for pairs; `ts` lets sequential models use only
+        the history before each event."""
+
+    @abstractmethod
+    def user_embeddings(self) -> np.ndarray: ...
+
+    @abstractmethod
+    def item_embeddings(self) -> np.ndarray: ...
+
+    def score_all(self, users: np.ndarray) -> np.ndarray:
+        """[len(users), n_items] scores; models with a dot-product form override it."""
+        users = np.asarray(users, dtype=np.int64)
+        grid_u = np.repeat(users, self.n_items)
+        grid_i = np.tile(np.arange(self.n_items), users.size)
+        return self.score(grid_u, grid_i).reshape(users.size, self.n_items)
+
+    def recommend(
+        self, users: np.ndarray, k: int, exclude: dict[int, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k item indices and scores per user, items in `exclude[user]` left out."""
+        k = min(k, self.n_items)
+        items_out = np.zeros((len(users), k), dtype=np.int64)
+        scores_out = np.zeros((len(users), k), dtype=np.float32)
+        for start in range(0, len(users), 256):
+            chunk = np.array(users[start : start + 256], dtype=np.int64)  # writable: torch wants that
+            scores = self.score_all(chunk).astype(np.float32)
+            for row, user in enumerate(chunk):
+                if exclude is not None and int(user) in exclude:
+                    scores[row, exclude[int(user)]] = -np.inf
+            top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+            items_out[start : start + len(chunk)] = np.take_along_axis(top, order, axis=1)
+            scores_out[start : start + len(chunk)] = np.take_along_axis(
+                scores, items_out[start : start + len(chunk)], axis=1
+            )
+        return items_out, scores_out
+
+    # --- persistence ----------------------------------------------------------------------
+    @abstractmethod
+    def _state(self) -> dict[str, Any]:
+        """Tensors and arrays needed to rebuild the trained model."""
+
+    @abstractmethod
+    def _load_state(self, state: dict[str, Any]) -> None: ...
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "model": self.name,
+            "config": dataclasses.asdict(self.config),
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+            "state": self._state(),
+        }
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save(payload, tmp)
+        tmp.replace(path)  # a crash never leaves a half-written artifact under the real name
+
+    @classmethod
+    def load(cls, path: Path) -> Recommender:
+        from colrec.cf.registry import model_class
+
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+        klass = model_class(payload["model"])
+        config = klass.config_class(**_tuples(payload["config"]))
+        model = klass(config, payload["n_users"], payload["n_items"])
+        model._load_state(payload["state"])
+        return model
+
+
+def _tuples(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    order = torch.randperm(n, generator=generator)
+    return list(order.split(batch_size))
+
+
+class SeenIndex:
+    """Which items each user has interacted with, for sampling negatives fast."""
+
+    def __init__(self, users: np.ndarray, items: np.ndarray, n_items: int) -> None:
+        self.n_items = n_items
+        self.keys = np.unique(users.astype(np.int64) * n_items + items.astype(np.int64))
+
+    def contains(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        keys = users.astype(np.int64) * self.n_items + items.astype(np.int64)
+        pos = np.searchsorted(self.keys, keys)
+        pos = np.minimum(pos, self.keys.size - 1)
+        return self.keys[pos] == keys
+
+    def sample_negatives(self, users: np.ndarray, rng: np.random.Generator, tries: int = 10) -> np.ndarray:
+        items = rng.integers(0, self.n_items, size=users.size)
+        for _ in range(tries):
+            clash = self.contains(users, items)
+            if not clash.any():
+                break
+            items[clash] = rng.integers(0, self.n_items, size=int(clash.sum()))
+        return items
+
+
+class EarlyStopping:
+    """Keeps the state of the epoch with the best validation metric."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.best = -np.inf
+        self.best_epoch = -1
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def update(self, epoch: int, metric: float, module: torch.nn.Module) -> bool:
+        """Record an epoch; True when training should stop."""
+        if metric > self.best:
+            self.best, self.best_epoch = metric, epoch
+            self.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        return self.patience > 0 and epoch - self.best_epoch >= self.patience
+
+    def restore(self, module: torch.nn.Module) -> None:
+        if self.best_state is not None:
+            module.load_state_dict(self.best_state)

@@ -1,0 +1,127 @@
+"""Matrix factorisation: score(u, i) = p_u . q_i + b_u + b_i + b.
+
+Two losses: `bpr` (Rendle et al. 2009) on positives with one uniformly sampled unseen item each,
+for implicit feedback; `bce` on the given 0/1 labels, for CTR data such as the CoLLM split (the MF
+baseline of CoLLM/SCORE). `auto` picks bce when the training data has negatives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from colrec.cf.base import (
+    EarlyStopping,
+    EpochHook,
+    Interactions,
+    ModelConfig,
+    Recommender,
+    SeenIndex,
+    batches,
+    seed_everything,
+)
+from colrec.metrics import auc
+
+
+@dataclass
+class MFConfig(ModelConfig):
+    loss: str = "auto"  # bpr | bce | auto
+    init_std: float = 0.01
+
+
+class MFModule(nn.Module):
+    def __init__(self, n_users: int, n_items: int, dim: int, init_std: float) -> None:
+        super().__init__()
+        self.user = nn.Embedding(n_users, dim)
+        self.item = nn.Embedding(n_items, dim)
+        self.user_bias = nn.Embedding(n_users, 1)
+        self.item_bias = nn.Embedding(n_items, 1)
+        self.bias = nn.Parameter(torch.zeros(1))
+        for table in (self.user, self.item):
+            nn.init.normal_(table.weight, std=init_std)
+        for table in (self.user_bias, self.item_bias):
+            nn.init.zeros_(table.weight)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        dot = (self.user(users) * self.item(items)).sum(-1)
+        return dot + self.user_bias(users).squeeze(-1) + self.item_bias(items).squeeze(-1) + self.bias
+
+
+class MF(Recommender):
+    name = "mf"
+    config_class = MFConfig
+    config: MFConfig
+
+    def __init__(self, config: MFConfig, n_users: int, n_items: int) -> None:
+        super().__init__(config, n_users, n_items)
+        seed_everything(config.seed)
+        self.module = MFModule(n_users, n_items, config.dim, config.init_std)
+        self.loss = config.loss
+
+    def fit(
+        self, train: Interactions, valid: Interactions | None = None, on_epoch: EpochHook | None = None
+    ) -> dict[str, Any]:
+        cfg = self.config
+        generator = seed_everything(cfg.seed)
+        rng = np.random.default_rng(cfg.seed)
+        self.loss = ("bce" if train.has_negatives else "bpr") if cfg.loss == "auto" else cfg.loss
+        data = train if self.loss == "bce" else train.positives()
+        seen = SeenIndex(train.users, train.items, self.n_items)
+        optimizer = torch.optim.Adam(self.module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        stopper, history = EarlyStopping(cfg.patience), []
+        for epoch in range(cfg.epochs):
+            self.module.train()
+            total = 0.0
+            for idx in batches(len(data), cfg.batch_size, generator):
+                users = torch.from_numpy(data.users[idx.numpy()])
+                items = torch.from_numpy(data.items[idx.numpy()])
+                if self.loss == "bpr":
+                    negatives = torch.from_numpy(seen.sample_negatives(users.numpy(), rng))
+                    diff = self.module(users, items) - self.module(users, negatives)
+                    loss = -nn.functional.logsigmoid(diff).mean()
+                else:
+                    labels = torch.from_numpy(data.labels[idx.numpy()])
+                    loss = nn.functional.binary_cross_entropy_with_logits(self.module(users, items), labels)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total += loss.item() * len(idx)
+            stats = {"loss": total / max(len(data), 1)}
+            if valid is not None and len(valid):
+                stats["valid_auc"] = auc(valid.labels, self.score(valid.users, valid.items))
+            history.append(stats)
+            if on_epoch:
+                on_epoch(epoch, stats)
+            if "valid_auc" in stats and stopper.update(epoch, stats["valid_auc"], self.module):
+                break
+        stopper.restore(self.module)
+        return {"loss": self.loss, "epochs_run": len(history), "best_epoch": stopper.best_epoch, "history": history}
+
+    @torch.no_grad()
+    def score(self, users: np.ndarray, items: np.ndarray, ts: np.ndarray | None = None) -> np.ndarray:
+        self.module.eval()
+        return self.module(torch.as_tensor(users, dtype=torch.long), torch.as_tensor(items, dtype=torch.long)).numpy()
+
+    @torch.no_grad()
+    def score_all(self, users: np.ndarray) -> np.ndarray:
+        m = self.module
+        u = torch.as_tensor(users, dtype=torch.long)
+        scores = m.user(u) @ m.item.weight.T + m.user_bias(u) + m.item_bias.weight.T + m.bias
+        return scores.numpy()
+
+    def user_embeddings(self) -> np.ndarray:
+        return self.module.user.weight.detach().numpy().copy()
+
+    def item_embeddings(self) -> np.ndarray:
+        return self.module.item.weight.detach().numpy().copy()
+
+    def _state(self) -> dict[str, Any]:
+        return {"module": self.module.state_dict(), "loss": self.loss}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.module.load_state_dict(state["module"])
+        self.loss = state["loss"]

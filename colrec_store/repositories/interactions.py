@@ -1,0 +1,55 @@
+"""Reading interaction windows, users and items out of the store as polars frames (via COPY)."""
+
+from __future__ import annotations
+
+import io
+
+import polars as pl
+from sqlalchemy.orm import Session
+
+INTERACTION_COLUMNS = {
+    "interaction_id": pl.Int64,
+    "user_id": pl.Int64,
+    "item_id": pl.Int64,
+    "rating": pl.Float64,
+    "label": pl.Int16,
+    "ts_us": pl.Int64,
+}
+
+
+def copy_out(session: Session, query: str, schema: dict[str, pl.DataType | type[pl.DataType]]) -> pl.DataFrame:
+    """Run `query` through COPY ... TO STDOUT (CSV) and read it with polars: the fast path out."""
+    raw = session.connection().connection.driver_connection
+    buffer = io.BytesIO()
+    with raw.cursor() as cursor, cursor.copy(f"copy ({query}) to stdout (format csv, header true)") as copy:
+        for block in copy:
+            buffer.write(block)
+    buffer.seek(0)
+    return pl.read_csv(buffer, schema=schema)
+
+
+def interactions(session: Session, dataset_id: int) -> pl.DataFrame:
+    """All interactions of a dataset: ids, rating, label and ts (datetime, UTC)."""
+    query = (
+        "select id as interaction_id, user_id, item_id, rating, label, "
+        "(extract(epoch from ts) * 1000000)::bigint as ts_us "
+        f"from interactions where dataset_id = {int(dataset_id)} order by ts, id"
+    )
+    frame = copy_out(session, query, INTERACTION_COLUMNS)
+    return frame.with_columns(pl.from_epoch("ts_us", time_unit="us").dt.replace_time_zone("UTC").alias("ts")).drop(
+        "ts_us"
+    )
+
+
+def user_ids(session: Session, dataset_id: int) -> pl.Series:
+    return copy_out(
+        session, f"select id from users where dataset_id = {int(dataset_id)} order by id", {"id": pl.Int64}
+    )["id"]
+
+
+def items(session: Session, dataset_id: int) -> pl.DataFrame:
+    """Item ids, titles and attributes (JSON text), ordered by id."""
+    query = (
+        f"select id, title, attributes::text as attributes from items where dataset_id = {int(dataset_id)} order by id"
+    )
+    return copy_out(session, query, {"id": pl.Int64, "title": pl.Utf8, "attributes": pl.Utf8})

@@ -1,0 +1,50 @@
+"""Trained artifacts: where each model file is, with its config, data window and metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from colrec.errors import ColrecError
+from colrec_store.models import ModelArtifact, Run
+
+
+def record_model(
+    session: Session,
+    *,
+    run_id: int,
+    dataset_id: int,
+    kind: str,
+    name: str,
+    path: str,
+    config: dict[str, Any],
+    metrics: dict[str, Any],
+) -> int:
+    artifact = ModelArtifact(
+        run_id=run_id, dataset_id=dataset_id, kind=kind, name=name, path=path, config=config, metrics=metrics
+    )
+    session.add(artifact)
+    session.flush()
+    return artifact.id
+
+
+def latest_model(session: Session, dataset_id: int, kind: str, split: str | None = None) -> tuple[ModelArtifact, Run]:
+    """The newest published artifact of this kind for the dataset (and split, if given)."""
+    query = (
+        select(ModelArtifact, Run)
+        .join(Run, Run.id == ModelArtifact.run_id)
+        .where(ModelArtifact.dataset_id == dataset_id, ModelArtifact.kind == kind, Run.status == "published")
+        .order_by(Run.id.desc())
+        .limit(1)
+    )
+    if split is not None:
+        query = query.where(Run.params["split"].astext == split)
+    row = session.execute(query).first()
+    if row is None:
+        where = f" on split {split!r}" if split else ""
+        raise ColrecError(
+            f"no trained {kind!r} model{where} for this dataset: run `colrec-jobs train --model {kind}` first"
+        )
+    return row[0], row[1]

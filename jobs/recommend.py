@@ -1,0 +1,61 @@
+"""`colrec-jobs recommend`: top-N items per user from the newest model of a method, seen items
+excluded, written to `recommendations` as a staged run (the refresh publishes it)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from colrec.cf.base import Recommender
+from colrec.cf.data import seen_items
+from colrec.cf.sasrec import SASRec
+from colrec_store.repositories.datasets import dataset_id as find_dataset
+from colrec_store.repositories.models import latest_model
+from colrec_store.repositories.outputs import write_recommendations
+from jobs.console import progress
+from jobs.context import JobContext
+from jobs.windows import load_window
+
+
+def run(
+    ctx: JobContext,
+    dataset: str,
+    method: str,
+    top: int = 20,
+    *,
+    as_of: dt.date | None = None,
+    split: str | None = None,
+    parent_run_id: int | None = None,
+) -> dict[str, Any]:
+    with ctx.transaction() as session:
+        artifact, trained = latest_model(session, find_dataset(session, dataset), method, split)
+    window = load_window(ctx, dataset, str(trained.params["split"]), as_of)
+    model = Recommender.load(Path(artifact.path or ""))
+    history = window.index.interactions(window.split.rows)
+    if isinstance(model, SASRec):
+        model.extend_history(history)  # recommend after everything known as of the date
+    seen = seen_items(history.users, history.items)
+    users = np.arange(window.index.n_users)
+    params = {"method": method, "top": top, "model_run": trained.id, "as_of": as_of.isoformat() if as_of else None}
+    with ctx.run(
+        "recommend", dataset_id=window.dataset_id, params=params, as_of=as_of, parent_run_id=parent_run_id
+    ) as record:
+        with progress() as bar:
+            bar.add_task(f"recommend {method}", total=None)
+            items, scores = model.recommend(users, top, exclude=seen)
+        with ctx.transaction() as session:
+            written = write_recommendations(
+                session,
+                run_id=record.id,
+                dataset_id=window.dataset_id,
+                method=method,
+                user_ids=window.index.users,
+                item_ids=window.index.items[items],
+                scores=scores,
+            )
+            record.metrics.update(rows=written, users=int(users.size))
+            record.finish(session, "staged")
+    return {"run_id": record.id, **record.metrics}

@@ -1,0 +1,38 @@
+"""Loading a dataset's interactions as of a date and cutting the requested split (shared by the
+split, train, evaluate and recommend jobs)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+from colrec.cf.data import IdIndex
+from colrec.splits import Split, SplitConfig, make_split
+from colrec_store.repositories import interactions
+from colrec_store.repositories.datasets import dataset_id as find_dataset
+from jobs.context import JobContext
+
+
+@dataclass
+class Window:
+    dataset_id: int
+    split: Split
+    index: IdIndex
+    item_attributes: list[str | None]
+
+
+def load_window(ctx: JobContext, dataset: str, split: str, as_of: dt.date | None = None, seed: int = 0) -> Window:
+    with ctx.transaction() as session:
+        dataset_id = find_dataset(session, dataset)
+        rows = interactions.interactions(session, dataset_id)
+        users = interactions.user_ids(session, dataset_id)
+        items = interactions.items(session, dataset_id)
+    cut = make_split(rows, SplitConfig(name=split, as_of=as_of, seed=seed))
+    index = IdIndex(np.sort(users.to_numpy()), items["id"].to_numpy())
+    return Window(dataset_id, cut, index, items["attributes"].to_list())
+
+
+def split_params(split: str, as_of: dt.date | None, seed: int) -> dict[str, object]:
+    return {"split": split, "as_of": as_of.isoformat() if as_of else None, "seed": seed}
