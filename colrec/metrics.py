@@ -51,7 +51,7 @@ def best_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def recall_ndcg_at_k(ranked: Sequence[Sequence[int]], relevant: Sequence[set[int]], k: int) -> tuple[float, float]:
-    """All-rank Recall@K (hits / min(K, |relevant|), as RecBole) and NDCG@K, averaged over users
+    """All-rank Recall@K (hits / |relevant|, as RecBole and RecLM) and NDCG@K, averaged over users
     with at least one relevant item."""
     recalls, ndcgs = [], []
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
@@ -59,7 +59,7 @@ def recall_ndcg_at_k(ranked: Sequence[Sequence[int]], relevant: Sequence[set[int
         if not truth:
             continue
         hits = np.array([item in truth for item in list(top)[:k]], dtype=np.float64)
-        recalls.append(hits.sum() / min(k, len(truth)))
+        recalls.append(hits.sum() / len(truth))
         ideal = discounts[: min(k, len(truth))].sum()
         ndcgs.append(float((hits * discounts[: hits.size]).sum() / ideal))
     return (float(np.mean(recalls)), float(np.mean(ndcgs))) if recalls else (float("nan"), float("nan"))

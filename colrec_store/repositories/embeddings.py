@@ -31,8 +31,9 @@ class Space:
 
 
 def write_embeddings(
-    session: Session, dataset_id: int, space: Space, entity_ids: np.ndarray, vectors: np.ndarray
+    session: Session, dataset_id: int, space: Space, entity_ids: np.ndarray, vectors: np.ndarray, *, index: bool = True
 ) -> None:
+    """COPY the vectors in, then make sure their (space, dim) has its HNSW index (unless index=False)."""
     if vectors.shape != (len(entity_ids), space.dim):
         raise ValueError(f"expected {len(entity_ids)} vectors of {space.dim} dims, got {vectors.shape}")
     raw = session.connection().connection.driver_connection
@@ -44,7 +45,14 @@ def write_embeddings(
             copy.set_types(["int8", "varchar", "int8", "int4", "int4", "vector"])
             for entity, vector in zip(entity_ids.tolist(), vectors, strict=True):
                 copy.write_row((space.run_id, space.name, entity, dataset_id, space.dim, vector))
-    session.execute(text("select colrec_ensure_hnsw(:s, :d, :m)"), {"s": space.name, "d": space.dim, "m": space.metric})
+    if index:
+        ensure_index(session, space)
+
+
+def ensure_index(session: Session, space: Space) -> str:
+    return session.execute(
+        text("select colrec_ensure_hnsw(:s, :d, :m)"), {"s": space.name, "d": space.dim, "m": space.metric}
+    ).scalar_one()
 
 
 def read_embeddings(session: Session, space: Space) -> tuple[np.ndarray, np.ndarray]:

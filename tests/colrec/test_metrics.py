@@ -51,3 +51,8 @@ def test_sampled_hit_rate_counts_ties_against_the_positive() -> None:
     assert (hr, ndcg) == (0.5, 0.5)
     hr5, ndcg5 = metrics.hr_ndcg_sampled(np.array([0.5]), [np.array([0.5, 0.6])], 5)
     assert hr5 == 1.0 and ndcg5 == pytest.approx(1 / np.log2(4))
+
+
+def test_recall_divides_by_all_relevant_items_even_beyond_k() -> None:
+    recall, _ = metrics.recall_ndcg_at_k([[1, 2]], [{1, 2, 3, 4}], 2)
+    assert recall == pytest.approx(2 / 4)  # not 2 / min(K, 4)
