@@ -1,0 +1,2 @@
+"""The LLM layer: model catalogue, prompt templates, and one engine interface with two back ends
+(vLLM for production, transformers where vLLM cannot run)."""

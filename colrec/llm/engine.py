@@ -1,0 +1,103 @@
+"""One interface for LLM work: `generate` text and `score_yes_no` (P(Yes) against No for the next
+token, from logits), with optional LoRA adapters per call. Back ends: vllm_backend (production)
+and hf_backend (transformers: CPU or GPU, and the parity reference).
+
+Prompts are chat messages rendered with the model's own chat template; the answer token ids are
+resolved from the model's own tokenizer, never hard-coded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from colrec.errors import ColrecError
+
+Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_tokens: int = 256
+    temperature: float = 0.0  # 0: greedy
+    top_p: float = 1.0
+    seed: int = 0
+    stop: tuple[str, ...] = ()
+
+    def key(self) -> str:
+        return sha256(json.dumps(asdict(self), sort_keys=True))
+
+
+YES_NO = GenerationParams(max_tokens=1)  # the cache key of Yes/No scoring
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Engine(ABC):
+    """An LLM loaded from a local folder. `name` is what the cache and the tables record."""
+
+    backend: str
+
+    def __init__(self, path: Path, name: str | None = None) -> None:
+        from transformers import AutoTokenizer
+
+        self.path = Path(path)
+        self.name = name or self.path.name
+        self.tokenizer = AutoTokenizer.from_pretrained(str(self.path))
+        self.yes_id, self.no_id = answer_token_ids(self.tokenizer)
+
+    def render(self, messages: Messages) -> str:
+        """Chat messages as the model's prompt text, ending where the assistant's answer starts."""
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    @abstractmethod
+    def generate(self, prompts: list[str], params: GenerationParams, adapter: Path | None = None) -> list[str]:
+        """One completion per prompt, in order."""
+
+    @abstractmethod
+    def score_yes_no(self, prompts: list[str], adapter: Path | None = None) -> np.ndarray:
+        """P(Yes) / (P(Yes) + P(No)) of the next token of each prompt, in order."""
+
+    def close(self) -> None:  # noqa: B027 - optional for back ends that hold processes
+        """Release processes or memory the back end holds."""
+
+
+def answer_token_ids(tokenizer: Any) -> tuple[int, int]:
+    """The single-token ids of "Yes" and "No" as the first token of an answer (the chat template
+    ends the prompt with the assistant header, so the answer starts without a space)."""
+    ids = []
+    for word in ("Yes", "No"):
+        encoded = tokenizer.encode(word, add_special_tokens=False)
+        if len(encoded) != 1:
+            raise ColrecError(f"the tokenizer splits {word!r} into {len(encoded)} tokens: Yes/No scoring needs one")
+        ids.append(encoded[0])
+    if ids[0] == ids[1]:
+        raise ColrecError("the tokenizer maps 'Yes' and 'No' to the same token")
+    return ids[0], ids[1]
+
+
+def yes_probability(yes_logit: np.ndarray, no_logit: np.ndarray) -> np.ndarray:
+    """Two-way softmax, computed stably."""
+    top = np.maximum(yes_logit, no_logit)
+    yes, no = np.exp(yes_logit - top), np.exp(no_logit - top)
+    return yes / (yes + no)
+
+
+def open_engine(backend: str, path: Path, name: str | None = None, **options: Any) -> Engine:
+    if backend == "vllm":
+        from colrec.llm.vllm_backend import VLLMEngine
+
+        return VLLMEngine(path, name, **options)
+    if backend == "transformers":
+        from colrec.llm.hf_backend import TransformersEngine
+
+        return TransformersEngine(path, name, **options)
+    raise ColrecError(f"unknown LLM back end {backend!r} (vllm or transformers)")

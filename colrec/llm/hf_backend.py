@@ -1,0 +1,104 @@
+"""The transformers back end: batched forward passes on CPU or GPU, LoRA adapters through peft."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from colrec.llm.engine import Engine, GenerationParams, yes_probability
+
+
+class TransformersEngine(Engine):
+    backend = "transformers"
+
+    def __init__(self, path: Path, name: str | None = None, *, dtype: str = "float32", device: str | None = None,
+                 batch_size: int = 16) -> None:  # fmt: skip
+        super().__init__(path, name)
+        from transformers import AutoModelForCausalLM
+
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.batch_size = batch_size
+        self.base = (
+            AutoModelForCausalLM.from_pretrained(str(self.path), dtype=getattr(torch, dtype)).to(self.device).eval()
+        )
+        self.model: Any = self.base
+        self.adapters: dict[str, str] = {}  # path -> adapter name inside the peft model
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    # --- adapters ---------------------------------------------------------------------------
+    def _use(self, adapter: Path | None) -> Any:
+        """The model with `adapter` active (None: the base weights)."""
+        if adapter is None:
+            return self.model.disable_adapter() if self.adapters else nullcontext()
+        key = str(Path(adapter).resolve())
+        if key not in self.adapters:
+            from peft import PeftModel
+
+            name = f"a{len(self.adapters)}"
+            if not self.adapters:
+                self.model = PeftModel.from_pretrained(self.base, key, adapter_name=name).eval()
+            else:
+                self.model.load_adapter(key, adapter_name=name)
+            self.adapters[key] = name
+        self.model.set_adapter(self.adapters[key])
+        return nullcontext()
+
+    # --- batches ----------------------------------------------------------------------------
+    def _batches(self, prompts: list[str]) -> list[list[int]]:
+        """Prompt indices grouped by similar length (less padding), each group at most batch_size."""
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+
+    def _encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        # The chat template already wrote the special tokens: add none.
+        batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    @torch.no_grad()
+    def score_yes_no(self, prompts: list[str], adapter: Path | None = None) -> np.ndarray:
+        out = np.zeros(len(prompts), dtype=np.float64)
+        with self._use(adapter):
+            for group in self._batches(prompts):
+                batch = self._encode([prompts[i] for i in group])
+                mask = batch["attention_mask"]
+                # Left padding: positions must count real tokens only, as an unpadded pass would.
+                positions = (mask.cumsum(-1) - 1).clamp(min=0)
+                logits = self.model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions).logits[
+                    :, -1, :
+                ]
+                logits = logits.float().cpu().numpy()
+                out[group] = yes_probability(logits[:, self.yes_id], logits[:, self.no_id])
+        return out
+
+    @torch.no_grad()
+    def generate(self, prompts: list[str], params: GenerationParams, adapter: Path | None = None) -> list[str]:
+        out: list[str] = [""] * len(prompts)
+        with self._use(adapter):
+            for group in self._batches(prompts):
+                batch = self._encode([prompts[i] for i in group])
+                torch.manual_seed(params.seed)
+                sampled = self.model.generate(
+                    **batch,
+                    max_new_tokens=params.max_tokens,
+                    do_sample=params.temperature > 0,
+                    temperature=params.temperature if params.temperature > 0 else None,
+                    top_p=params.top_p if params.temperature > 0 else None,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                )
+                new_tokens = sampled[:, batch["input_ids"].shape[1] :]
+                for i, text in zip(
+                    group, self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True), strict=True
+                ):
+                    out[i] = _cut_at_stop(text, params.stop)
+        return out
+
+
+def _cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
+    cuts = [text.index(s) for s in stops if s in text]
+    return text[: min(cuts)] if cuts else text
