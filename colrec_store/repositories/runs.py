@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -47,14 +48,25 @@ def finish_run(
 ) -> None:
     values: dict[str, Any] = {
         "status": status,
-        "metrics": metrics,
-        "timings": timings,
+        "metrics": json_safe(metrics),
+        "timings": json_safe(timings),
         "error": error,
         "finished_at": func.clock_timestamp(),  # now() would be the transaction start
     }
     if dataset_id is not None:
         values["dataset_id"] = dataset_id
     session.execute(update(Run).where(Run.id == run_id).values(**values))
+
+
+def json_safe(value: Any) -> Any:
+    """JSON has no NaN or infinity (a metric undefined on one-class data, say): store them as null."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def list_runs(session: Session, dataset: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
