@@ -69,7 +69,7 @@ class Split:
 
 
 def make_split(interactions: pl.DataFrame, config: SplitConfig) -> Split:
-    rows = _as_of(interactions, config.as_of)
+    rows = until(interactions, config.as_of)
     rows = (
         rows.with_columns(pl.lit(1, pl.Int8).alias("label"))
         if config.implicit
@@ -92,7 +92,7 @@ def make_split(interactions: pl.DataFrame, config: SplitConfig) -> Split:
     return split
 
 
-def _as_of(rows: pl.DataFrame, as_of: dt.date | None) -> pl.DataFrame:
+def until(rows: pl.DataFrame, as_of: dt.date | None) -> pl.DataFrame:
     if as_of is None:
         return rows
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)

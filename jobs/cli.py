@@ -281,6 +281,40 @@ def score(
     _show(result, as_json, f"{dataset}: {method} scores on {split}")
 
 
+@app.command()
+def profile(
+    typer_ctx: typer.Context,
+    dataset: DatasetOpt,
+    users: Annotated[bool, typer.Option("--users/--no-users", help="Profile users.")] = True,
+    items: Annotated[bool, typer.Option("--items/--no-items", help="Profile items (cold-start ones too).")] = True,
+    limit: Annotated[int | None, typer.Option(help="At most this many users and this many items.")] = None,
+    model: Annotated[str | None, typer.Option(help="Catalogue name or model folder.")] = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """RecLM user and item profiles (LLM, cache first) into `profiles`, embeddings into pgvector."""
+    from jobs import profile as job
+
+    result = job.run(_ctx(typer_ctx), dataset, users=users, items=items, limit=limit, model=model, as_of=_date(as_of))
+    _show(result, as_json, f"{dataset}: profiles")
+
+
+@app.command()
+def rationale(
+    typer_ctx: typer.Context,
+    dataset: DatasetOpt,
+    limit: Annotated[int | None, typer.Option(help="At most this many users.")] = None,
+    model: Annotated[str | None, typer.Option(help="Catalogue name or model folder.")] = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """TWiCE rationales for each user's next item, self-curated by the LLM, into `rationales`."""
+    from jobs import rationale as job
+
+    result = job.run(_ctx(typer_ctx), dataset, limit=limit, model=model, as_of=_date(as_of))
+    _show(result, as_json, f"{dataset}: rationales")
+
+
 @models_app.command("prepare")
 def models_prepare(
     typer_ctx: typer.Context, name: Annotated[str, typer.Argument(help="A catalogue name (see models list).")]

@@ -16,7 +16,11 @@ CORPUS = [
 ] * 20
 
 
-def build_tiny_model(target: Path, seed: int = 0) -> Path:
+def build_tiny_model(target: Path, seed: int = 0, fluent: bool = False) -> Path:
+    """fluent=False: random weights (Yes/No probabilities vary with the whole prompt).
+    fluent=True: the blocks are zeroed so the hidden state is the current token's embedding, and
+    the output head is a Markov chain over word tokens: greedy decoding always writes words (for
+    jobs whose parsers want text), still through the real generation code."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -42,6 +46,28 @@ def build_tiny_model(target: Path, seed: int = 0) -> Path:
     model = LlamaForCausalLM(config)
     with torch.no_grad():  # random but not tiny logits, so Yes/No probabilities spread out
         model.lm_head.weight.normal_(std=0.5)
+        if fluent:
+            _make_fluent(model, tokenizer)
     model.save_pretrained(target, safe_serialization=True)
     tokenizer.save_pretrained(target)
     return target
+
+
+def _make_fluent(model, tokenizer) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    vocab = tokenizer.get_vocab()
+    words = sorted(i for token, i in vocab.items() if token.startswith("Ġ") and token[1:].isalpha())
+    for layer in model.model.layers:
+        layer.self_attn.o_proj.weight.zero_()
+        layer.mlp.down_proj.weight.zero_()
+    embed = model.model.embed_tokens.weight
+    dim = embed.shape[1]
+    boost = torch.zeros(dim)
+    boost[0] = 1.0
+    embed.normal_()
+    embed[:, 0] = 3.0  # a shared direction: every hidden state points a little along it
+    head = model.lm_head.weight
+    head.normal_(std=0.01)
+    for k, word in enumerate(words):  # token -> next word in a cycle; any token -> some word
+        head[words[(k + 1) % len(words)]] = 5 * embed[word] * (torch.arange(dim) > 0) + 3 * boost

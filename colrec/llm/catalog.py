@@ -140,3 +140,13 @@ def _from_hub(model: ModelSpec, target: Path) -> None:
     except Exception as err:  # offline, gated, or missing: all end the same way
         raise ColrecError(f"cannot download {model.ref} from the hub ({type(err).__name__}); prepare it on a machine "
                           f"with access, then copy the folder to {target.parent / model.name}") from None  # fmt: skip
+
+
+def encoder_path(models_dir: Path, name: str) -> Path:
+    """A sentence encoder's folder: prepared under models_dir, or read in place from its package."""
+    model = spec(name)
+    if is_prepared(models_dir, name) or model.source != "package":
+        return resolve(models_dir, name)
+    import importlib
+
+    return Path(importlib.import_module(model.ref).get_model_path())

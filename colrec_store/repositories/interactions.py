@@ -48,8 +48,15 @@ def user_ids(session: Session, dataset_id: int) -> pl.Series:
 
 
 def items(session: Session, dataset_id: int) -> pl.DataFrame:
-    """Item ids, titles and attributes (JSON text), ordered by id."""
+    """Item ids, titles, descriptions and attributes (JSON text), ordered by id."""
     query = (
-        f"select id, title, attributes::text as attributes from items where dataset_id = {int(dataset_id)} order by id"
+        "select id, title, description, attributes::text as attributes "
+        f"from items where dataset_id = {int(dataset_id)} order by id"
     )
-    return copy_out(session, query, {"id": pl.Int64, "title": pl.Utf8, "attributes": pl.Utf8})
+    return copy_out(session, query, {"id": pl.Int64, "title": pl.Utf8, "description": pl.Utf8, "attributes": pl.Utf8})
+
+
+def users(session: Session, dataset_id: int) -> pl.DataFrame:
+    """User ids and external ids, ordered by id."""
+    query = f"select id, external_id from users where dataset_id = {int(dataset_id)} order by id"
+    return copy_out(session, query, {"id": pl.Int64, "external_id": pl.Utf8})

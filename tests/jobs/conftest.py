@@ -9,4 +9,4 @@ from tests.tiny_llm import build_tiny_model
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-llm-jobs") / "tiny")
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-llm-jobs") / "tiny", fluent=True)

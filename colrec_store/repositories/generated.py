@@ -1,0 +1,40 @@
+"""LLM-made text (profiles, rationales) and the inputs its jobs read: latest neighbours, profiles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from colrec_store.models import Neighbour, Profile, Rationale, Run
+
+
+def latest_neighbours(session: Session, dataset_id: int, space: str, k: int) -> dict[int, list[int]]:
+    """entity -> its k nearest (rank order) from the newest published neighbours run; {} if none."""
+    run_id = session.execute(
+        select(func.max(Neighbour.run_id)).join(Run, Run.id == Neighbour.run_id)
+        .where(Neighbour.dataset_id == dataset_id, Neighbour.space == space, Run.status == "published")
+    ).scalar_one_or_none()  # fmt: skip
+    if run_id is None:
+        return {}
+    rows = session.execute(
+        select(Neighbour.entity_id, Neighbour.neighbour_id)
+        .where(Neighbour.run_id == run_id, Neighbour.space == space, Neighbour.rank <= k)
+        .order_by(Neighbour.entity_id, Neighbour.rank)
+    ).all()  # fmt: skip
+    out: dict[int, list[int]] = {}
+    for entity, neighbour in rows:
+        out.setdefault(entity, []).append(neighbour)
+    return out
+
+
+def write_profiles(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(Profile).values(rows))
+
+
+def write_rationales(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(Rationale).values(rows))

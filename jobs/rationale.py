@@ -1,0 +1,126 @@
+"""`colrec-jobs rationale`: TWiCE-Rec stage 1 (twice-rec.txt, "In-Context Learning with
+Self-Annotated Curation"): for each user, a rationale for the observed next item given the earlier
+history, written with in-context examples; then the LLM judges each rationale (causal relevance,
+logical coherence) and weak ones are marked `kept = false` (both kinds are stored).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import polars as pl
+
+from colrec.llm.engine import GenerationParams, sha256
+from colrec.llm.parsing import ParseError, profile_text
+from colrec.llm.prompts import ItemText, RationaleExample, twice_curation, twice_rationale
+from colrec.splits import until
+from colrec_store.repositories import interactions
+from colrec_store.repositories.datasets import dataset_id as find_dataset
+from colrec_store.repositories.generated import write_rationales
+from jobs.context import JobContext
+from jobs.llm_work import CachedLLM
+
+RATIONALE = GenerationParams(max_tokens=128)
+KEEP_AT = 0.5  # P(Yes) of the curation question at or above which a rationale is kept
+
+# Hand-written seeds for in-context learning, as the paper seeds its prompts with a few examples.
+EXAMPLES = (
+    RationaleExample(
+        ["Toy Story (1995)", "Aladdin (1992)", "The Lion King (1994)"],
+        "Beauty and the Beast (1991)",
+        "The user keeps choosing animated family films with musical numbers; Beauty and the Beast is a classic of "
+        "exactly that kind, from the same studio and era as The Lion King and Aladdin.",
+    ),
+    RationaleExample(
+        ["Trail running shoes", "Hydration vest", "Headlamp"],
+        "Trekking poles",
+        "The purchases build a kit for long trail runs and night hikes; trekking poles are the next piece of that "
+        "kit, useful on the steep terrain these items are made for.",
+    ),
+)
+
+
+def run(
+    ctx: JobContext,
+    dataset: str,
+    *,
+    limit: int | None = None,
+    model: str | None = None,
+    as_of: dt.date | None = None,
+    history_len: int = 10,
+) -> dict[str, Any]:
+    with ctx.transaction() as session:
+        dataset_id = find_dataset(session, dataset)
+        rows = until(interactions.interactions(session, dataset_id), as_of).sort("ts", "interaction_id")
+        items = interactions.items(session, dataset_id)
+    titles = {int(i): t or "" for i, t in zip(items["id"], items["title"], strict=True)}
+    descriptions = {int(i): d for i, d in zip(items["id"], items["description"], strict=True)}
+    sequences = rows.group_by("user_id", maintain_order=True).agg(pl.col("item_id")).sort("user_id")
+    targets = [
+        (int(u), list(s)) for u, s in zip(sequences["user_id"], sequences["item_id"], strict=True) if len(s) >= 3
+    ][:limit]
+    llm = CachedLLM(ctx, model)
+    params = {
+        "limit": limit,
+        "model": llm.model_name,
+        "history_len": history_len,
+        "as_of": as_of.isoformat() if as_of else None,
+    }
+    try:
+        with ctx.run("rationale", dataset_id=dataset_id, params=params, as_of=as_of) as record:
+            histories = [[titles[i] for i in seq[:-1][-history_len:]] for _, seq in targets]
+            nexts = [seq[-1] for _, seq in targets]
+            prompts = [
+                llm.render(twice_rationale(h, ItemText(titles[n], descriptions[n]), EXAMPLES))
+                for h, n in zip(histories, nexts, strict=True)
+            ]
+            raws = llm.generate(prompts, RATIONALE, record)
+            made = []
+            for (user, _), history, item, prompt, raw in zip(targets, histories, nexts, prompts, raws, strict=True):
+                try:
+                    text, failed = profile_text(raw), False
+                except ParseError:
+                    text, failed = raw, True
+                made.append(
+                    {
+                        "user_id": user,
+                        "item_id": item,
+                        "text": text,
+                        "failed": failed,
+                        "prompt_hash": sha256(prompt),
+                        "history": history,
+                    }
+                )
+            judged = [r for r in made if not r["failed"]]
+            verdicts = llm.score_yes_no(
+                [llm.render(twice_curation(r["history"], titles[r["item_id"]], r["text"])) for r in judged], record
+            )
+            for r, p_yes in zip(judged, verdicts, strict=True):
+                r["kept"] = bool(p_yes >= KEEP_AT)
+            record.metrics.update(
+                rationales=len(made), failed=sum(r["failed"] for r in made), kept=sum(bool(r.get("kept")) for r in made)
+            )
+            with ctx.transaction() as session:
+                write_rationales(
+                    session,
+                    [
+                        {
+                            "run_id": record.id,
+                            "dataset_id": dataset_id,
+                            "model": llm.model_name,
+                            "adapter": None,
+                            "user_id": r["user_id"],
+                            "item_id": r["item_id"],
+                            "text": r["text"],
+                            "failed": r["failed"],
+                            "kept": r.get("kept"),
+                            "prompt_hash": r["prompt_hash"],
+                        }
+                        for r in made
+                    ],
+                )
+                record.finish(session, "staged")
+    finally:
+        llm.close()
+    return {"run_id": record.id, **record.metrics}
