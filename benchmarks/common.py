@@ -3,23 +3,20 @@ migrated databases, and writing results next to this file."""
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
+from benchmarks.results_io import write_results
 from colrec_store import migrate
 from colrec_store.config import Settings
 
-RESULTS = Path(__file__).parent / "results"
+__all__ = ["fresh_database", "scratch_server", "write_results"]
 
 
 @contextmanager
@@ -49,11 +46,3 @@ def fresh_database(admin_url: str, name: str) -> Engine:
     engine = create_engine(make_url(admin_url).set(database=name))
     migrate.upgrade(engine)
     return engine
-
-
-def write_results(name: str, payload: dict[str, Any]) -> Path:
-    RESULTS.mkdir(exist_ok=True)
-    payload = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, **payload}
-    path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(payload, indent=2) + "\n")
-    return path

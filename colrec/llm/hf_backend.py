@@ -69,9 +69,11 @@ class TransformersEngine(Engine):
                 mask = batch["attention_mask"]
                 # Left padding: positions must count real tokens only, as an unpadded pass would.
                 positions = (mask.cumsum(-1) - 1).clamp(min=0)
-                logits = self.model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions).logits[
-                    :, -1, :
-                ]
+                # Only the last position's logits matter; computing the LM head for every position
+                # costs a vocabulary-sized matmul per token.
+                logits = self.model(
+                    input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions, logits_to_keep=1
+                ).logits[:, -1, :]
                 logits = logits.float().cpu().numpy()
                 out[group] = yes_probability(logits[:, self.yes_id], logits[:, self.no_id])
         return out

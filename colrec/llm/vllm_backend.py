@@ -25,7 +25,7 @@ class VLLMEngine(Engine):
 
     def __init__(self, path: Path, name: str | None = None, *, dtype: str = "float32", memory_share: float = 0.3,
                  max_model_len: int = 4096, seed: int = 0, enable_lora: bool = False, max_lora_rank: int = 64,
-                 chunk: int = 512, enforce_eager: bool = False) -> None:  # fmt: skip
+                 chunk: int = 512, enforce_eager: bool = False, prefix_caching: bool = True) -> None:  # fmt: skip
         super().__init__(path, name)
         if not torch.cuda.is_available():
             # vLLM's CPU build keeps one core for itself unless told otherwise; on small machines
@@ -39,7 +39,7 @@ class VLLMEngine(Engine):
             model=str(self.path),
             dtype=dtype,
             seed=seed,
-            enable_prefix_caching=True,
+            enable_prefix_caching=prefix_caching,
             gpu_memory_utilization=memory_share,  # on CPU: the share of RAM for the KV cache
             max_model_len=max_model_len,
             logprobs_mode="processed_logprobs",
