@@ -4,6 +4,8 @@
 class ColrecError(Exception):
     """A failure the user can act on; its message is printed as one line."""
 
+    exit_code = 1
+
 
 class InputError(ColrecError):
     """Bad input data: the message names the file and line (or the row)."""
@@ -11,3 +13,10 @@ class InputError(ColrecError):
 
 class DatabaseUnavailable(ColrecError):
     """The database cannot be reached."""
+
+
+class Busy(ColrecError):
+    """Someone else holds the work (another refresh of the same dataset): nothing was done.
+    Exit code 75 (EX_TEMPFAIL): cron wrappers can tell "try later" from a failure."""
+
+    exit_code = 75

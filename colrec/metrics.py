@@ -43,8 +43,10 @@ def f1_at(labels: np.ndarray, scores: np.ndarray, threshold: float) -> float:
 
 
 def best_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
-    """The score threshold that maximises F1 (on validation data)."""
+    """The score threshold that maximises F1 (on validation data); NaN without validation data."""
     candidates = np.unique(np.asarray(scores))
+    if candidates.size == 0:
+        return float("nan")
     if candidates.size > 512:
         candidates = np.quantile(candidates, np.linspace(0, 1, 513))
     return float(max(candidates, key=lambda t: f1_at(labels, scores, t)))

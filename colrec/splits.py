@@ -73,7 +73,7 @@ def make_split(interactions: pl.DataFrame, config: SplitConfig) -> Split:
     rows = (
         rows.with_columns(pl.lit(1, pl.Int8).alias("label"))
         if config.implicit
-        else _labelled(rows, config.positive_above)
+        else labelled(rows, config.positive_above)
     )
     if rows.height == 0:
         raise ColrecError(f"no interactions{f' on or before {config.as_of}' if config.as_of else ''}: nothing to split")
@@ -99,7 +99,7 @@ def until(rows: pl.DataFrame, as_of: dt.date | None) -> pl.DataFrame:
     return rows.filter(pl.col("ts") < end)
 
 
-def _labelled(rows: pl.DataFrame, positive_above: float) -> pl.DataFrame:
+def labelled(rows: pl.DataFrame, positive_above: float = 3.0) -> pl.DataFrame:
     derived = (pl.col("rating") > positive_above).cast(pl.Int8)
     return rows.with_columns(pl.coalesce(pl.col("label").cast(pl.Int8), derived, pl.lit(1, pl.Int8)).alias("label"))
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    Unicode,
     UniqueConstraint,
     func,
 )
@@ -88,7 +89,10 @@ class Interaction(Base):
 
 class Run(Base):
     __tablename__ = "runs"
-    __table_args__ = (CheckConstraint(f"status in {RUN_STATUSES}", name="runs_status_check"),)
+    __table_args__ = (
+        CheckConstraint(f"status in {RUN_STATUSES}", name="runs_status_check"),
+        Index("ix_runs_dataset_job_status", "dataset_id", "job", "status"),  # the latest_* views
+    )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
     parent_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
@@ -227,3 +231,12 @@ class Neighbour(Base):
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
     neighbour_id: Mapped[int] = mapped_column(BigInteger)
     distance: Mapped[float] = mapped_column(Float)
+
+
+class SchedulerJob(Base):
+    """APScheduler's SQLAlchemy job store, created here so that the schema stays under migrations."""
+
+    __tablename__ = "apscheduler_jobs"
+    id: Mapped[str] = mapped_column(Unicode(191), primary_key=True)
+    next_run_time: Mapped[float | None] = mapped_column(Float(25), index=True)
+    job_state: Mapped[bytes] = mapped_column(LargeBinary)

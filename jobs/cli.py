@@ -337,6 +337,140 @@ def models_list(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:
         console.print_table("models", rows, ["name", "kind", "source", "prepared", "note"])
 
 
+MethodsOpt = Annotated[
+    str, typer.Option("--methods", help="Collaborative models, comma-separated; the first feeds neighbours and rerank.")
+]
+StepsOpt = Annotated[str | None, typer.Option("--steps", help="Steps to run, comma-separated (default: all).")]
+PlanSplitOpt = Annotated[str, typer.Option("--split", help="The split every step uses.")]
+EpochsOpt = Annotated[int | None, typer.Option(help="Training epochs (default: each model's own).")]
+RerankUsersOpt = Annotated[
+    int | None, typer.Option("--rerank-users", help="The LLM reranks this many users' top-N (default: all).")
+]
+SourceOpt = Annotated[
+    list[Path] | None, typer.Option("--source", help="Files to ingest before the other steps (repeatable).")
+]
+SourceFormatOpt = Annotated[str | None, typer.Option("--format", "-f", help="Format of --source files.")]
+
+
+def _plan(methods: str, split: str, steps: str | None, epochs: int | None, rerank_users: int | None,
+          source: list[Path] | None, source_format: str | None, model: str | None = None) -> object:  # fmt: skip
+    from jobs.refresh import STEPS, RefreshPlan
+
+    return RefreshPlan(
+        methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+        split=split,
+        steps=tuple(s.strip() for s in steps.split(",")) if steps else STEPS,
+        epochs=epochs,
+        rerank_users=rerank_users,
+        llm_model=model,
+        source=tuple(str(p.resolve()) for p in source or ()),
+        source_format=source_format,
+    )
+
+
+@app.command()
+def refresh(
+    typer_ctx: typer.Context,
+    dataset: DatasetOpt,
+    as_of: AsOfOpt = None,
+    methods: MethodsOpt = "mf",
+    split: PlanSplitOpt = "random",
+    steps: StepsOpt = None,
+    epochs: EpochsOpt = None,
+    rerank_users: RerankUsersOpt = None,
+    model: Annotated[str | None, typer.Option(help="LLM for the rerank step (default: COLREC_LLM_MODEL).")] = None,
+    source: SourceOpt = None,
+    source_format: SourceFormatOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One nightly refresh (default as-of: today, UTC): every step as a staged run, published together.
+
+    Exit 0 only when published (or already published); 75 when another refresh of the dataset is running."""
+    from jobs import refresh as job
+
+    plan = _plan(methods, split, steps, epochs, rerank_users, source, source_format, model)
+    result = job.run(_ctx(typer_ctx), dataset, plan, _date(as_of))  # type: ignore[arg-type]
+    _show(result, as_json, f"{dataset}: refresh")
+
+
+@app.command()
+def backfill(
+    typer_ctx: typer.Context,
+    dataset: DatasetOpt,
+    start: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First as-of date.")],
+    end: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Last as-of date (included).")],
+    every: Annotated[str, typer.Option(help="Step between dates: 1d, 7d, 30d, 2w.")] = "1d",
+    methods: MethodsOpt = "mf",
+    split: PlanSplitOpt = "random",
+    steps: StepsOpt = None,
+    epochs: EpochsOpt = None,
+    rerank_users: RerankUsersOpt = None,
+    model: Annotated[str | None, typer.Option(help="LLM for the rerank step.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A refresh per date, oldest first; dates already published are skipped (rerun to resume)."""
+    from jobs import backfill as job
+
+    plan = _plan(methods, split, steps, epochs, rerank_users, None, None, model)
+    rows = job.run(_ctx(typer_ctx), dataset, plan, start.date(), end.date(), job.parse_every(every))  # type: ignore[arg-type]
+    if as_json:
+        console.print_json(rows)
+    else:
+        console.print_table(f"{dataset}: backfill", rows, ["as_of", "status", "run_id"])
+
+
+@app.command()
+def schedule(
+    typer_ctx: typer.Context,
+    dataset: Annotated[list[str], typer.Option("--dataset", "-d", help="Dataset to refresh (repeatable).")],
+    cron: Annotated[str, typer.Option(help="Crontab expression, UTC.")] = "0 2 * * *",
+    run_now: Annotated[bool, typer.Option("--run-now", help="Also refresh once at start-up.")] = False,
+    methods: MethodsOpt = "mf",
+    split: PlanSplitOpt = "random",
+    steps: StepsOpt = None,
+    epochs: EpochsOpt = None,
+    rerank_users: RerankUsersOpt = None,
+    model: Annotated[str | None, typer.Option(help="LLM for the rerank step.")] = None,
+) -> None:
+    """Run refresh for each dataset on a cron expression until SIGTERM (job store in Postgres)."""
+    from jobs import schedule as job
+
+    plan = _plan(methods, split, steps, epochs, rerank_users, None, None, model)
+    job.run(_ctx(typer_ctx), dataset, cron, plan, run_now)  # type: ignore[arg-type]
+
+
+@app.command()
+def prune(
+    typer_ctx: typer.Context,
+    keep: Annotated[int, typer.Option(help="Published runs to keep per dataset, job and method.")] = 7,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would go; delete nothing.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete old runs (with their outputs and model files): failed or staged ones older than a
+    published one, and published ones beyond the newest --keep. Never the latest published."""
+    from jobs import prune as job
+
+    result = job.run(_ctx(typer_ctx), keep, dry_run)
+    _show(result, as_json, "prune")
+
+
+@db_app.command("grant-reader")
+def db_grant_reader(
+    typer_ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Login name for the downstream reader.")],
+    password: Annotated[
+        str | None, typer.Option(envvar="COLREC_READER_PASSWORD", help="Default: a random one, printed once.")
+    ] = None,
+) -> None:
+    """Create (or reset) a login in colrec_reader: it may select the latest_* views and run_history only."""
+    from colrec_store.roles import grant_reader
+
+    secret = grant_reader(_ctx(typer_ctx).engine, name, password)
+    console.out.print(f"login {name} can read the downstream views")
+    if password is None:
+        print(f"password: {secret}")  # noqa: T201 - shown once, on stdout for scripts
+
+
 def _show(result: dict[str, object], as_json: bool, title: str) -> None:
     if as_json:
         console.print_json(result)
@@ -351,18 +485,29 @@ def demo(
         Path | None, typer.Option(help="A local MovieLens-100K folder (else COLREC_DEMO_DATA, else download).")
     ] = None,
 ) -> None:
-    """The main job on the embedded default: migrate, ingest MovieLens-100K, print its statistics."""
+    """The main job on the embedded default: migrate, ingest MovieLens-100K, refresh it with the offline
+    LLM, and show latest_recommendations with the SQL that reads it."""
     from jobs import demo as job
 
-    stats = job.run(_ctx(typer_ctx), data)
-    console.print_table("ml100k", [stats], ["dataset", "users", "items", "interactions", "first_ts", "last_ts"])
+    result = job.run(_ctx(typer_ctx), data)
+    console.print_table(
+        "ml100k", [result["stats"]], ["dataset", "users", "items", "interactions", "first_ts", "last_ts"]
+    )
+    done = result["refresh"]
+    console.out.print(f"refresh as of {done['as_of']}: {done['status']} (run {done['run_id']})")
+    console.out.print(
+        f"\n[bold]SQL[/bold] (users = {result['users']}):\n{result['sql']}\n", markup=True, highlight=False
+    )
+    for method, found in result["sample"].items():
+        console.print_table(f"latest_recommendations, method {method}", found,
+                            ["user_id", "rank", "item_id", "score", "as_of"])  # fmt: skip
 
 
 def main() -> None:
     try:
         app()
     except ColrecError as err:
-        console.fail(str(err))
+        console.fail(str(err), err.exit_code)
     except (DBAPIError, psycopg.Error) as err:
         # Bad data the validation missed, or a server that went away mid-job: one line, the
         # traceback only at DEBUG level.

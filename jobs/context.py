@@ -27,6 +27,14 @@ log = logging.getLogger(__name__)
 @dataclass
 class JobContext:
     settings: Settings
+    # Set inside a refresh: every run is then a child of it and stays `staged` until it publishes.
+    parent_run_id: int | None = None
+
+    def child(self, parent_run_id: int) -> JobContext:
+        """The same context (same engine) for the steps of a parent run."""
+        inner = JobContext(self.settings, parent_run_id)
+        inner.__dict__.update({k: v for k, v in self.__dict__.items() if k in ("url", "raw_engine", "engine")})
+        return inner
 
     @cached_property
     def url(self) -> str:
@@ -62,6 +70,7 @@ class JobContext:
     ) -> Iterator[RunRecord]:
         """Record a run: `running` now (committed at once so it is visible while it works), then
         whatever the job sets, or `failed` with the error if it raises."""
+        parent_run_id = parent_run_id or self.parent_run_id
         with self.transaction() as session:
             run_id = runs.start_run(
                 session,
@@ -72,7 +81,7 @@ class JobContext:
                 as_of=as_of,
                 parent_run_id=parent_run_id,
             )
-        record = RunRecord(run_id)
+        record = RunRecord(run_id, staged_only=self.parent_run_id is not None)
         try:
             yield record
         except BaseException as err:
@@ -102,6 +111,7 @@ class RunRecord:
     timings: dict[str, float] = field(default_factory=dict)
     dataset_id: int | None = None
     finished: bool = False
+    staged_only: bool = False  # a step of a refresh: only the refresh publishes
 
     @contextmanager
     def timed(self, step: str) -> Iterator[None]:
@@ -112,6 +122,8 @@ class RunRecord:
             self.timings[step] = round(time.perf_counter() - start, 3)
 
     def finish(self, session: Session, status: str) -> None:
+        if status == "published" and self.staged_only:
+            status = "staged"
         runs.finish_run(
             session, self.id, status=status, metrics=self.metrics, timings=self.timings, dataset_id=self.dataset_id
         )

@@ -24,7 +24,15 @@ from jobs.windows import Window, load_window, split_params
 
 
 def run(
-    ctx: JobContext, dataset: str, method: str, split: str, *, as_of: dt.date | None = None, seed: int = 0, k: int = 20
+    ctx: JobContext,
+    dataset: str,
+    method: str,
+    split: str,
+    *,
+    as_of: dt.date | None = None,
+    seed: int = 0,
+    k: int = 20,
+    model_run: int | None = None,
 ) -> dict[str, Any]:
     from jobs.score import METHODS
 
@@ -34,7 +42,7 @@ def run(
     if method in METHODS:
         return _from_predictions(ctx, window, method, split, as_of, seed)
     with ctx.transaction() as session:
-        artifact, trained = latest_model(session, window.dataset_id, method, split)
+        artifact, trained = latest_model(session, window.dataset_id, method, split, model_run)
     model = Recommender.load(Path(artifact.path or ""))
     params = {"method": method, **split_params(split, as_of, seed), "model_run": trained.id, "k": k}
     with ctx.run("evaluate", dataset_id=window.dataset_id, params=params, as_of=as_of) as record:

@@ -29,9 +29,10 @@ def run(
     as_of: dt.date | None = None,
     split: str | None = None,
     parent_run_id: int | None = None,
+    model_run: int | None = None,
 ) -> dict[str, Any]:
     with ctx.transaction() as session:
-        artifact, trained = latest_model(session, find_dataset(session, dataset), method, split)
+        artifact, trained = latest_model(session, find_dataset(session, dataset), method, split, model_run)
     window = load_window(ctx, dataset, str(trained.params["split"]), as_of)
     model = Recommender.load(Path(artifact.path or ""))
     history = window.index.interactions(window.split.rows)

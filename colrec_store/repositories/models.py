@@ -30,15 +30,22 @@ def record_model(
     return artifact.id
 
 
-def latest_model(session: Session, dataset_id: int, kind: str, split: str | None = None) -> tuple[ModelArtifact, Run]:
-    """The newest published artifact of this kind for the dataset (and split, if given)."""
+def latest_model(
+    session: Session, dataset_id: int, kind: str, split: str | None = None, run_id: int | None = None
+) -> tuple[ModelArtifact, Run]:
+    """The newest published artifact of this kind for the dataset (and split, if given), or the one
+    of a given train run whatever its status (a refresh uses the model it has just staged)."""
     query = (
         select(ModelArtifact, Run)
         .join(Run, Run.id == ModelArtifact.run_id)
-        .where(ModelArtifact.dataset_id == dataset_id, ModelArtifact.kind == kind, Run.status == "published")
+        .where(ModelArtifact.dataset_id == dataset_id, ModelArtifact.kind == kind)
         .order_by(Run.id.desc())
         .limit(1)
     )
+    if run_id is not None:
+        query = query.where(Run.id == run_id)
+    else:
+        query = query.where(Run.status == "published")
     if split is not None:
         query = query.where(Run.params["split"].astext == split)
     row = session.execute(query).first()

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
 from colrec_store.models import Dataset, Run
@@ -99,3 +100,45 @@ def list_runs(session: Session, dataset: str | None = None, limit: int = 50) -> 
             }
         )
     return rows
+
+
+def prunable_runs(session: Session, keep: int) -> list[int]:
+    """Top-level runs to delete (their steps go with them by cascade): per dataset, job and method,
+    published runs beyond the newest `keep`, and failed or staged runs older than the newest
+    published one. Never a running run, never the newest published run of any (dataset, job,
+    method), nor a run whose step is one (what the latest_* views show)."""
+    method = Run.params["method"].astext
+    newest = (
+        select(Run.id, Run.parent_run_id)
+        .where(Run.status == "published")
+        .ext(distinct_on(Run.dataset_id, Run.job, method))
+        .order_by(Run.dataset_id, Run.job, method, Run.as_of.desc().nulls_last(), Run.id.desc())
+    )
+    protected: set[int] = set()
+    for run_id, parent in session.execute(newest).all():
+        protected.update(i for i in (run_id, parent) if i is not None)
+    top = session.execute(
+        select(Run.id, Run.dataset_id, Run.job, method, Run.status)
+        .where(Run.parent_run_id.is_(None), Run.status != "running")
+        .order_by(Run.as_of.desc().nulls_last(), Run.id.desc())
+    ).all()
+    kept: dict[tuple[object, ...], int] = {}
+    doomed = []
+    for run_id, dataset_id, job, run_method, status in top:
+        group = (dataset_id, job, run_method)
+        if status == "published":
+            kept[group] = kept.get(group, 0) + 1
+            if kept[group] > keep and run_id not in protected:
+                doomed.append(run_id)
+        elif group in kept and run_id not in protected:  # unpublished, older than a published one
+            doomed.append(run_id)
+    return doomed
+
+
+def delete_runs(session: Session, run_ids: list[int]) -> list[int]:
+    """Delete runs and, by cascade, their steps and outputs; returns every run id removed."""
+    if not run_ids:
+        return []
+    steps = list(session.execute(select(Run.id).where(Run.parent_run_id.in_(run_ids))).scalars())
+    session.execute(Run.__table__.delete().where(Run.id.in_(run_ids)))
+    return [*run_ids, *steps]

@@ -35,6 +35,7 @@ def test_f1_and_threshold() -> None:
     scores = np.array([0.9, 0.6, 0.55, 0.2, 0.1])
     assert metrics.f1_at(labels, scores, 0.5) == pytest.approx(f1_score(labels, scores >= 0.5))
     assert metrics.best_threshold(labels, scores) == pytest.approx(0.6)  # F1 0.8 there
+    assert np.isnan(metrics.best_threshold(np.array([]), np.array([])))  # no validation part
 
 
 def test_recall_and_ndcg_at_k_by_hand() -> None:

@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from colrec.cf.base import Recommender
 from jobs import evaluate, ingest, neighbours, recommend, split, train
 from jobs.context import JobContext
-from tests.helpers import cli_env, rows, run_cli
+from tests.helpers import cli_env, community_events, rows, run_cli
 
 
 @pytest.fixture
 def community_csv(tmp_path: Path) -> Path:
-    """60 users in two communities rating 40 items over 20 months (rating > 3 inside the community)."""
-    rng = np.random.default_rng(0)
-    lines = ["user,item,rating,ts"]
-    start = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
-    for user in range(60):
-        group = user % 2
-        for _ in range(25):
-            item = int(rng.integers(0, 40))
-            rating = 5 if item % 2 == group else 1
-            when = start + dt.timedelta(days=int(rng.integers(0, 600)), seconds=int(rng.integers(0, 86400)))
-            lines.append(f"u{user},i{item},{rating},{int(when.timestamp())}")
-    path = tmp_path / "events.csv"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return community_events(tmp_path / "events.csv")
 
 
 def test_train_neighbours_evaluate_recommend(ctx: JobContext, community_csv: Path) -> None:

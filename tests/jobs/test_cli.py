@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from jobs.context import JobContext
-from tests.helpers import cli_env, counts, run_cli
+from tests.helpers import cli_env, counts, rows, run_cli
 
 
 def test_help_needs_no_database() -> None:
@@ -76,11 +76,17 @@ def test_db_url_works_with_psql(ctx: JobContext) -> None:
     assert out.stdout.strip() == "0"
 
 
-def test_demo_with_local_data(ctx: JobContext, fixtures: Path) -> None:
-    result = run_cli("demo", "--data", str(fixtures / "ml100k"), env=cli_env(ctx))
+def test_demo_with_local_data(ctx: JobContext, fixtures: Path, tiny_model: Path) -> None:
+    env = cli_env(ctx, COLREC_LLM_BACKEND="transformers", COLREC_LLM_MODEL=str(tiny_model))
+    result = run_cli("demo", "--data", str(fixtures / "ml100k"), env=env, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "ml100k" in result.stdout
+    assert "ml100k" in result.stdout and "refresh as of 1997-11-20: published" in result.stdout
+    assert "from latest_recommendations" in result.stdout
     assert counts(ctx)["interactions"] == 20
+    shown = rows(ctx, "select distinct method from latest_recommendations order by 1")
+    assert [r["method"] for r in shown] == ["llm", "mf"]
+    again = run_cli("demo", "--data", str(fixtures / "ml100k"), env=env, timeout=300)
+    assert again.returncode == 0 and "already published" in again.stdout
 
 
 def test_demo_offline_says_how(ctx: JobContext) -> None:

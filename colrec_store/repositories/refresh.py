@@ -1,0 +1,111 @@
+"""The life of a refresh run: finding one already published, reaping abandoned ones, publishing
+all of its steps in one transaction, and carrying unchanged LLM outputs over from the last one."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, insert, literal, or_, select, update
+from sqlalchemy.orm import Session
+
+from colrec_store.models import Interaction, Profile, Recommendation, Run
+
+ABANDONED = "abandoned: its process ended before it finished (killed, or the database went away)"
+
+
+def published_refresh(session: Session, dataset: str, as_of: dt.date, config_key: str) -> int | None:
+    """The published refresh of this dataset, date and configuration, if there is one."""
+    return session.execute(
+        select(Run.id)
+        .where(Run.job == "refresh", Run.status == "published", Run.as_of == as_of,
+               Run.params["dataset"].astext == dataset, Run.params["config_key"].astext == config_key)
+        .order_by(Run.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()  # fmt: skip
+
+
+def previous_refresh(session: Session, dataset: str, as_of: dt.date, config_key: str) -> tuple[int, dt.date] | None:
+    """The newest published refresh of the same configuration strictly before `as_of`."""
+    row = session.execute(
+        select(Run.id, Run.as_of)
+        .where(Run.job == "refresh", Run.status == "published", Run.as_of < as_of,
+               Run.params["dataset"].astext == dataset, Run.params["config_key"].astext == config_key)
+        .order_by(Run.as_of.desc(), Run.id.desc())
+        .limit(1)
+    ).first()  # fmt: skip
+    return (row[0], row[1]) if row else None
+
+
+def reap_abandoned(session: Session, dataset: str) -> list[int]:
+    """Mark refreshes of the dataset still `running` as failed, with their unfinished steps. Only
+    sound while holding the dataset's refresh lock: then no live process owns them."""
+    parents = list(
+        session.execute(
+            select(Run.id).where(Run.job == "refresh", Run.status == "running", Run.params["dataset"].astext == dataset)
+        ).scalars()
+    )
+    if parents:
+        session.execute(
+            update(Run)
+            .where(or_(Run.id.in_(parents), Run.parent_run_id.in_(parents)), Run.status.in_(("running", "staged")))
+            .values(status="failed", error=ABANDONED, finished_at=func.clock_timestamp())
+        )
+    return parents
+
+
+def fail_steps(session: Session, parent_run_id: int, error: str) -> None:
+    """A failed refresh: its staged steps will never be published."""
+    session.execute(
+        update(Run)
+        .where(Run.parent_run_id == parent_run_id, Run.status.in_(("running", "staged")))
+        .values(status="failed", error=error, finished_at=func.coalesce(Run.finished_at, func.clock_timestamp()))
+    )
+
+
+def publish_steps(session: Session, parent_run_id: int) -> int:
+    """Publish every staged step of a refresh (the caller publishes the refresh in the same transaction)."""
+    result = session.execute(
+        update(Run).where(Run.parent_run_id == parent_run_id, Run.status == "staged").values(status="published")
+    )
+    return result.rowcount
+
+
+def users_with_new_interactions(session: Session, dataset_id: int, after: dt.date, until: dt.date) -> list[int]:
+    """Users with an interaction in (after, until], by event time (the window a refresh sees)."""
+    start = dt.datetime.combine(after + dt.timedelta(days=1), dt.time(), dt.UTC)
+    end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), dt.UTC)
+    return list(
+        session.execute(
+            select(Interaction.user_id)
+            .where(Interaction.dataset_id == dataset_id, Interaction.ts >= start, Interaction.ts < end)
+            .distinct()
+        ).scalars()
+    )
+
+
+def step_run(session: Session, parent_run_id: int, job: str, method: str | None = None) -> int | None:
+    """The run of one step (job, and method where a job has several) of a refresh."""
+    query = select(Run.id).where(Run.parent_run_id == parent_run_id, Run.job == job)
+    if method is not None:
+        query = query.where(Run.params["method"].astext == method)
+    return session.execute(query.order_by(Run.id.desc()).limit(1)).scalar_one_or_none()
+
+
+def carry_recommendations(session: Session, *, source_run: int, target_run: int, method: str, users: list[int]) -> int:
+    """Copy a previous run's recommendations of these users (whose inputs did not change)."""
+    columns = ("run_id", "method", "user_id", "rank", "item_id", "dataset_id", "score")
+    chosen = select(
+        literal(target_run), Recommendation.method, Recommendation.user_id, Recommendation.rank,
+        Recommendation.item_id, Recommendation.dataset_id, Recommendation.score,
+    ).where(Recommendation.run_id == source_run, Recommendation.method == method,
+            Recommendation.user_id.in_(users))  # fmt: skip
+    return session.execute(insert(Recommendation).from_select(columns, chosen)).rowcount
+
+
+def carry_profiles(session: Session, *, source_run: int, target_run: int, kind: str, skip_ids: list[int]) -> int:
+    columns = ("run_id", "dataset_id", "entity_kind", "entity_id", "text", "failed", "model", "adapter", "prompt_hash")
+    chosen = select(
+        literal(target_run), Profile.dataset_id, Profile.entity_kind, Profile.entity_id, Profile.text,
+        Profile.failed, Profile.model, Profile.adapter, Profile.prompt_hash,
+    ).where(Profile.run_id == source_run, Profile.entity_kind == kind, Profile.entity_id.not_in(skip_ids))  # fmt: skip
+    return session.execute(insert(Profile).from_select(columns, chosen)).rowcount

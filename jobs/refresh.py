@@ -1,0 +1,227 @@
+"""`colrec-jobs refresh`: the nightly work for one dataset and one as-of date.
+
+Every step is a run, a child of the refresh run, and stays `staged`; when every step has succeeded
+one transaction publishes them all together with the refresh, so the `latest_*` views switch from
+the previous date's outputs to the new ones at once. A failing step fails the refresh and leaves
+what was published untouched. One refresh per dataset at a time (an advisory lock); a refresh of a
+date already published with the same plan does nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from colrec.errors import Busy, ColrecError
+from colrec_store.locks import dataset_lock
+from colrec_store.repositories import refresh as store
+from colrec_store.repositories.datasets import dataset_id as find_dataset
+from jobs.context import JobContext, one_line
+
+log = logging.getLogger(__name__)
+
+STEPS = ("ingest", "split", "train", "neighbours", "recommend", "rerank", "evaluate")
+
+
+@dataclass(frozen=True)
+class RefreshPlan:
+    """What a refresh does. Its hash (`key`) tells whether a date was already published with it."""
+
+    methods: tuple[str, ...] = ("mf",)  # collaborative models; the first one feeds neighbours and rerank
+    split: str = "random"
+    steps: tuple[str, ...] = STEPS
+    top: int = 20
+    epochs: int | None = None
+    seed: int = 0
+    rerank_users: int | None = None  # the LLM reranks this many users (all when None)
+    rerank_candidates: int = 20
+    llm_model: str | None = None
+    source: tuple[str, ...] = ()  # files to ingest first (the ingest step is skipped without them)
+    source_format: str | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.steps if s not in STEPS]
+        if unknown:
+            raise ColrecError(f"unknown step(s) {', '.join(unknown)}; known: {', '.join(STEPS)}")
+        if not self.methods:
+            raise ColrecError("a refresh needs at least one collaborative method (e.g. --methods mf)")
+        if self.source and not self.source_format:
+            raise ColrecError("--source needs --format")
+
+    def key(self) -> str:
+        blob = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class _State:
+    dataset: str
+    as_of: dt.date
+    plan: RefreshPlan
+    dataset_id: int | None = None
+    trained: dict[str, int] = field(default_factory=dict)  # method -> train run
+    recommended: dict[str, int] = field(default_factory=dict)  # method -> recommend run
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+def run(ctx: JobContext, dataset: str, plan: RefreshPlan, as_of: dt.date | None = None) -> dict[str, Any]:
+    as_of = as_of or dt.datetime.now(dt.UTC).date()
+    with dataset_lock(ctx.engine, dataset) as taken:
+        if not taken:
+            raise Busy(f"another refresh of {dataset} is running; nothing done")
+        with ctx.transaction() as session:
+            reaped = store.reap_abandoned(session, dataset)
+            done = store.published_refresh(session, dataset, as_of, plan.key())
+        if reaped:
+            log.warning("marked abandoned refresh run(s) %s of %s as failed", reaped, dataset)
+        if done is not None:
+            log.info("%s as of %s is already published (run %d): nothing to do", dataset, as_of, done)
+            return {"status": "already published", "run_id": done, "dataset": dataset, "as_of": as_of.isoformat()}
+        return _refresh(ctx, _State(dataset, as_of, plan))
+
+
+def _refresh(ctx: JobContext, state: _State) -> dict[str, Any]:
+    plan = state.plan
+    params = {"dataset": state.dataset, "config_key": plan.key(), **dataclasses.asdict(plan)}
+    with ctx.run("refresh", params=params, as_of=state.as_of) as record:
+        steps = ctx.child(record.id)
+        step = "start"
+        try:
+            for step in plan.steps:
+                with record.timed(step):
+                    STEP_FUNCTIONS[step](steps, state)
+                record.dataset_id = state.dataset_id
+        except BaseException as err:
+            reason = f"refresh of {state.dataset} as of {state.as_of} failed at step {step}: {one_line(err)}"
+            _fail_steps(ctx, record.id, reason)
+            raise ColrecError(reason) from err
+        with ctx.transaction() as session:
+            record.metrics.update(steps_published=store.publish_steps(session, record.id), **state.outputs)
+            record.finish(session, "published")
+    return {"status": "published", "run_id": record.id, "dataset": state.dataset, "as_of": state.as_of.isoformat(),
+            **record.metrics, "timings": record.timings}  # fmt: skip
+
+
+def _fail_steps(ctx: JobContext, parent: int, reason: str) -> None:
+    try:
+        with ctx.transaction() as session:
+            store.fail_steps(session, parent, reason)
+    except Exception:  # the database may be the reason; the next refresh reaps what is left
+        log.debug("could not mark the steps of refresh %d failed", parent, exc_info=True)
+
+
+def _ingest(ctx: JobContext, state: _State) -> None:
+    from jobs import ingest
+
+    if state.plan.source:
+        counts = ingest.run(
+            ctx, [Path(p) for p in state.plan.source], dataset=state.dataset, fmt=str(state.plan.source_format)
+        )
+        state.outputs["interactions_added"] = counts.interactions_added
+    with ctx.transaction() as session:
+        state.dataset_id = find_dataset(session, state.dataset)
+
+
+def _split(ctx: JobContext, state: _State) -> None:
+    from jobs import split
+
+    _ensure_dataset(ctx, state)
+    counts = split.run(ctx, state.dataset, state.plan.split, state.as_of, state.plan.seed)
+    if not counts.get("train"):
+        raise ColrecError(f"no training interactions in {state.dataset} as of {state.as_of}")
+    state.outputs["split"] = {k: counts[k] for k in ("train", "valid", "test") if k in counts}
+
+
+def _train(ctx: JobContext, state: _State) -> None:
+    from jobs import train
+
+    _ensure_dataset(ctx, state)
+    p = state.plan
+    for method in p.methods:
+        result = train.run(ctx, state.dataset, method, p.split, as_of=state.as_of, seed=p.seed, epochs=p.epochs)
+        state.trained[method] = result["run_id"]
+
+
+def _neighbours(ctx: JobContext, state: _State) -> None:
+    from jobs import neighbours
+
+    neighbours.run(ctx, state.dataset, source_run=_trained(state, state.plan.methods[0]))
+
+
+def _recommend(ctx: JobContext, state: _State) -> None:
+    from jobs import recommend
+
+    for method in state.plan.methods:
+        result = recommend.run(
+            ctx, state.dataset, method, state.plan.top, as_of=state.as_of, model_run=_trained(state, method)
+        )
+        state.recommended[method] = result["run_id"]
+
+
+def _rerank(ctx: JobContext, state: _State) -> None:
+    from jobs import rerank
+
+    p, first = state.plan, state.plan.methods[0]
+    if first not in state.recommended:
+        raise ColrecError("the rerank step needs the recommend step")
+    changed, carry_from = None, None
+    with ctx.transaction() as session:
+        previous = store.previous_refresh(session, state.dataset, state.as_of, p.key())
+        if previous is not None:
+            carry_from = store.step_run(session, previous[0], "recommend", rerank.METHOD)
+            if carry_from is not None:
+                changed = set(store.users_with_new_interactions(session, _id(state), previous[1], state.as_of))
+    result = rerank.run(ctx, _id(state), state.recommended[first], first, as_of=state.as_of,
+                        candidates=p.rerank_candidates, users=p.rerank_users, model=p.llm_model, changed=changed,
+                        carry_from=carry_from)  # fmt: skip
+    state.recommended[rerank.METHOD] = result["run_id"]
+    state.outputs["rerank"] = {k: result.get(k) for k in ("reranked_users", "users", "llm_calls", "cache_hits")}
+
+
+def _evaluate(ctx: JobContext, state: _State) -> None:
+    from jobs import evaluate
+
+    p = state.plan
+    metrics = {}
+    for method in p.methods:
+        result = evaluate.run(
+            ctx, state.dataset, method, p.split, as_of=state.as_of, seed=p.seed, model_run=_trained(state, method)
+        )
+        metrics[method] = {k: v for k, v in result.items() if isinstance(v, float)}
+    state.outputs["metrics"] = metrics
+
+
+def _ensure_dataset(ctx: JobContext, state: _State) -> None:
+    if state.dataset_id is None:
+        with ctx.transaction() as session:
+            state.dataset_id = find_dataset(session, state.dataset)
+
+
+def _id(state: _State) -> int:
+    if state.dataset_id is None:
+        raise ColrecError("the dataset is unknown before the split step")
+    return state.dataset_id
+
+
+def _trained(state: _State, method: str) -> int:
+    if method not in state.trained:
+        raise ColrecError(f"step needs a {method!r} model trained in this refresh: include the train step")
+    return state.trained[method]
+
+
+STEP_FUNCTIONS: dict[str, Callable[[JobContext, _State], None]] = {
+    "ingest": _ingest,
+    "split": _split,
+    "train": _train,
+    "neighbours": _neighbours,
+    "recommend": _recommend,
+    "rerank": _rerank,
+    "evaluate": _evaluate,
+}
