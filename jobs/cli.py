@@ -340,11 +340,21 @@ def models_list(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:
 MethodsOpt = Annotated[
     str, typer.Option("--methods", help="Collaborative models, comma-separated; the first feeds neighbours and rerank.")
 ]
-StepsOpt = Annotated[str | None, typer.Option("--steps", help="Steps to run, comma-separated (default: all).")]
+StepsOpt = Annotated[
+    str | None,
+    typer.Option("--steps", help="Steps, comma-separated, from: ingest, split, train, neighbours, recommend, profile, "
+                 "rerank, score, evaluate (default: all but profile and score)."),
+]  # fmt: skip
 PlanSplitOpt = Annotated[str, typer.Option("--split", help="The split every step uses.")]
 EpochsOpt = Annotated[int | None, typer.Option(help="Training epochs (default: each model's own).")]
 RerankUsersOpt = Annotated[
     int | None, typer.Option("--rerank-users", help="The LLM reranks this many users' top-N (default: all).")
+]
+ProfileLimitOpt = Annotated[
+    int | None, typer.Option("--profile-limit", help="profile step: at most this many users and items.")
+]
+ScoreLimitOpt = Annotated[
+    int | None, typer.Option("--score-limit", help="score step: a seeded sample of this many test pairs.")
 ]
 SourceOpt = Annotated[
     list[Path] | None, typer.Option("--source", help="Files to ingest before the other steps (repeatable).")
@@ -353,18 +363,21 @@ SourceFormatOpt = Annotated[str | None, typer.Option("--format", "-f", help="For
 
 
 def _plan(methods: str, split: str, steps: str | None, epochs: int | None, rerank_users: int | None,
-          source: list[Path] | None, source_format: str | None, model: str | None = None) -> object:  # fmt: skip
-    from jobs.refresh import STEPS, RefreshPlan
+          source: list[Path] | None, source_format: str | None, model: str | None = None,
+          profile_limit: int | None = None, score_limit: int | None = None) -> object:  # fmt: skip
+    from jobs.refresh import DEFAULT_STEPS, RefreshPlan
 
     return RefreshPlan(
         methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
         split=split,
-        steps=tuple(s.strip() for s in steps.split(",")) if steps else STEPS,
+        steps=tuple(s.strip() for s in steps.split(",")) if steps else DEFAULT_STEPS,
         epochs=epochs,
         rerank_users=rerank_users,
         llm_model=model,
         source=tuple(str(p.resolve()) for p in source or ()),
         source_format=source_format,
+        profile_limit=profile_limit,
+        score_limit=score_limit,
     )
 
 
@@ -378,7 +391,9 @@ def refresh(
     steps: StepsOpt = None,
     epochs: EpochsOpt = None,
     rerank_users: RerankUsersOpt = None,
-    model: Annotated[str | None, typer.Option(help="LLM for the rerank step (default: COLREC_LLM_MODEL).")] = None,
+    profile_limit: ProfileLimitOpt = None,
+    score_limit: ScoreLimitOpt = None,
+    model: Annotated[str | None, typer.Option(help="LLM of the LLM steps (default: COLREC_LLM_MODEL).")] = None,
     source: SourceOpt = None,
     source_format: SourceFormatOpt = None,
     as_json: JsonOpt = False,
@@ -388,7 +403,7 @@ def refresh(
     Exit 0 only when published (or already published); 75 when another refresh of the dataset is running."""
     from jobs import refresh as job
 
-    plan = _plan(methods, split, steps, epochs, rerank_users, source, source_format, model)
+    plan = _plan(methods, split, steps, epochs, rerank_users, source, source_format, model, profile_limit, score_limit)
     result = job.run(_ctx(typer_ctx), dataset, plan, _date(as_of))  # type: ignore[arg-type]
     _show(result, as_json, f"{dataset}: refresh")
 
@@ -405,13 +420,15 @@ def backfill(
     steps: StepsOpt = None,
     epochs: EpochsOpt = None,
     rerank_users: RerankUsersOpt = None,
-    model: Annotated[str | None, typer.Option(help="LLM for the rerank step.")] = None,
+    profile_limit: ProfileLimitOpt = None,
+    score_limit: ScoreLimitOpt = None,
+    model: Annotated[str | None, typer.Option(help="LLM of the LLM steps.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """A refresh per date, oldest first; dates already published are skipped (rerun to resume)."""
     from jobs import backfill as job
 
-    plan = _plan(methods, split, steps, epochs, rerank_users, None, None, model)
+    plan = _plan(methods, split, steps, epochs, rerank_users, None, None, model, profile_limit, score_limit)
     rows = job.run(_ctx(typer_ctx), dataset, plan, start.date(), end.date(), job.parse_every(every))  # type: ignore[arg-type]
     if as_json:
         console.print_json(rows)
@@ -430,12 +447,14 @@ def schedule(
     steps: StepsOpt = None,
     epochs: EpochsOpt = None,
     rerank_users: RerankUsersOpt = None,
-    model: Annotated[str | None, typer.Option(help="LLM for the rerank step.")] = None,
+    profile_limit: ProfileLimitOpt = None,
+    score_limit: ScoreLimitOpt = None,
+    model: Annotated[str | None, typer.Option(help="LLM of the LLM steps.")] = None,
 ) -> None:
     """Run refresh for each dataset on a cron expression until SIGTERM (job store in Postgres)."""
     from jobs import schedule as job
 
-    plan = _plan(methods, split, steps, epochs, rerank_users, None, None, model)
+    plan = _plan(methods, split, steps, epochs, rerank_users, None, None, model, profile_limit, score_limit)
     job.run(_ctx(typer_ctx), dataset, cron, plan, run_now)  # type: ignore[arg-type]
 
 
@@ -452,6 +471,19 @@ def prune(
 
     result = job.run(_ctx(typer_ctx), keep, dry_run)
     _show(result, as_json, "prune")
+
+
+@app.command()
+def report(
+    typer_ctx: typer.Context,
+    dataset: DatasetOpt,
+    out: Annotated[Path | None, typer.Option("--out", help="Default: colrec-report-DATASET.html here.")] = None,
+) -> None:
+    """One HTML page: every method's metrics side by side, metrics over dates, score distributions,
+    calibration, long tail against head, and refresh timings."""
+    from jobs import report as job
+
+    console.out.print(f"report written to {job.run(_ctx(typer_ctx), dataset, out)}")
 
 
 @db_app.command("grant-reader")

@@ -7,6 +7,9 @@ and their sentence embeddings into pgvector (spaces profile_user / profile_item)
 - Cold-start items (no interactions, or no profiled users): from their most similar profiled items
   by text embedding of the titles.
 Unparseable output is stored as a failed row with the raw text.
+
+Incremental (`Carry`): users with new interactions, items they touched, and entities the previous
+run lacks get new profiles; every other profile (and its embedding) is copied from that run.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from sqlalchemy.orm import Session
 
 from colrec.llm.catalog import encoder_path
 from colrec.llm.encoder import TextEncoder, most_similar
@@ -27,11 +31,20 @@ from colrec.splits import until
 from colrec_store.repositories import interactions
 from colrec_store.repositories.datasets import dataset_id as find_dataset
 from colrec_store.repositories.embeddings import Space, write_embeddings
-from colrec_store.repositories.generated import latest_neighbours, write_profiles
+from colrec_store.repositories.generated import latest_neighbours, read_profiles, write_profiles
+from colrec_store.repositories.refresh import carry_embeddings, carry_profiles
 from jobs.context import JobContext, RunRecord
 from jobs.llm_work import CachedLLM
 
 PROFILE = GenerationParams(max_tokens=160)
+
+
+@dataclass(frozen=True)
+class Carry:
+    """What a refresh knows: the previous published profile run and who changed since."""
+
+    from_run: int
+    changed_users: frozenset[int]
 
 
 @dataclass
@@ -54,8 +67,12 @@ def run(
     as_of: dt.date | None = None,
     history_len: int = 10,
     neighbours_k: int = 3,
+    neighbours_run: int | None = None,
+    carry: Carry | None = None,
 ) -> dict[str, Any]:
-    data = _load(ctx, dataset, as_of, neighbours_k)
+    data = _load(ctx, dataset, as_of, neighbours_k, neighbours_run)
+    with ctx.transaction() as session:
+        before = read_profiles(session, carry.from_run) if carry else {}
     llm = CachedLLM(ctx, model)
     params = {
         "users": users,
@@ -65,15 +82,18 @@ def run(
         "history_len": history_len,
         "neighbours_k": neighbours_k,
         "as_of": as_of.isoformat() if as_of else None,
+        "carry_from": carry.from_run if carry else None,
     }
     try:
         with ctx.run("profile", dataset_id=data.dataset_id, params=params, as_of=as_of) as record:
             made: list[dict[str, Any]] = []
-            user_text: dict[int, str] = {}
+            fresh = _Fresh(carry, before, data)
+            # Carried users' texts feed the item prompts just as fresh ones do.
+            user_text = {e: t for (k, e), (t, failed) in before.items() if k == "user" and not failed}
             if users:
-                made += _user_profiles(llm, data, record, limit, history_len, user_text)
+                made += _user_profiles(llm, data, record, limit, history_len, user_text, fresh)
             if items:
-                made += _item_profiles(ctx, llm, data, record, limit, user_text)
+                made += _item_profiles(ctx, llm, data, record, limit, user_text, fresh)
             record.metrics.update(
                 profiles=len(made),
                 failed=sum(r["failed"] for r in made),
@@ -90,19 +110,53 @@ def run(
                     write_embeddings(
                         session, data.dataset_id, Space(record.id, f"profile_{kind}", matrix.shape[1]), ids, matrix
                     )
+                if carry is not None:
+                    record.metrics.update(_carry_over(session, carry.from_run, record.id, fresh))
                 record.finish(session, "staged")
     finally:
         llm.close()
     return {"run_id": record.id, **record.metrics}
 
 
-def _load(ctx: JobContext, dataset: str, as_of: dt.date | None, k: int) -> Catalogue:
+class _Fresh:
+    """Which entities get a new profile this run (all of them without a previous run)."""
+
+    def __init__(self, carry: Carry | None, before: dict[tuple[str, int], tuple[str | None, bool]],
+                 data: Catalogue) -> None:  # fmt: skip
+        self.carry, self.before = carry, before
+        touched = data.rows.filter(pl.col("user_id").is_in(list(carry.changed_users))) if carry else None
+        self.items = set() if touched is None else set(touched["item_id"].to_list())
+        self.targets: dict[str, list[int]] = {"user": [], "item": []}
+
+    def wanted(self, kind: str, entity: int) -> bool:
+        if self.carry is None or (kind, entity) not in self.before:
+            return True
+        return entity in (self.carry.changed_users if kind == "user" else self.items)
+
+    def keep(self, kind: str, targets: list[int]) -> list[int]:
+        self.targets[kind] = targets
+        return [e for e in targets if self.wanted(kind, e)]
+
+    def carried(self, kind: str) -> list[int]:
+        return [e for e in self.targets[kind] if not self.wanted(kind, e)]
+
+
+def _carry_over(session: Session, source: int, target: int, fresh: _Fresh) -> dict[str, int]:
+    counts = {}
+    for kind in ("user", "item"):
+        ids = fresh.carried(kind)
+        counts[f"carried_{kind}s"] = carry_profiles(session, source_run=source, target_run=target, kind=kind, ids=ids)
+        carry_embeddings(session, source_run=source, target_run=target, space=f"profile_{kind}", ids=ids)
+    return counts
+
+
+def _load(ctx: JobContext, dataset: str, as_of: dt.date | None, k: int, neighbours_run: int | None) -> Catalogue:
     with ctx.transaction() as session:
         dataset_id = find_dataset(session, dataset)
         rows = until(interactions.interactions(session, dataset_id), as_of).sort("ts", "interaction_id")
         items = interactions.items(session, dataset_id)
         users = interactions.users(session, dataset_id)
-        neighbours = latest_neighbours(session, dataset_id, "cf_user", k)
+        neighbours = latest_neighbours(session, dataset_id, "cf_user", k, neighbours_run)
     texts = {
         int(i): ItemText(t or "", d) for i, t, d in zip(items["id"], items["title"], items["description"], strict=True)
     }
@@ -133,11 +187,10 @@ def _parse(kind: str, entity: int, prompt: str, raw: str) -> dict[str, Any]:
     }
 
 
-def _user_profiles(
-    llm: CachedLLM, data: Catalogue, record: RunRecord, limit: int | None, history_len: int, out: dict[int, str]
-) -> list[dict[str, Any]]:
+def _user_profiles(llm: CachedLLM, data: Catalogue, record: RunRecord, limit: int | None, history_len: int,
+                   out: dict[int, str], fresh: _Fresh) -> list[dict[str, Any]]:  # fmt: skip
     history = _history(data, history_len)
-    targets = sorted(history)[:limit]
+    targets = fresh.keep("user", sorted(history)[:limit])
     short = _history(data, max(history_len // 2, 1))
     prompts = [
         llm.render(
@@ -156,22 +209,22 @@ def _user_profiles(
     return made
 
 
-def _item_profiles(
-    ctx: JobContext, llm: CachedLLM, data: Catalogue, record: RunRecord, limit: int | None, user_text: dict[int, str]
-) -> list[dict[str, Any]]:
+def _item_profiles(ctx: JobContext, llm: CachedLLM, data: Catalogue, record: RunRecord, limit: int | None,
+                   user_text: dict[int, str], fresh: _Fresh) -> list[dict[str, Any]]:  # fmt: skip
     users_of = data.rows.group_by("item_id", maintain_order=True).agg(pl.col("user_id").reverse())
     by_item = {
         int(i): [user_text[int(u)] for u in us if int(u) in user_text][:5]
         for i, us in zip(users_of["item_id"], users_of["user_id"], strict=True)
     }
-    targets = sorted(data.items)[:limit]
+    targets = fresh.keep("item", sorted(data.items)[:limit])
     warm = [i for i in targets if by_item.get(i)]
     prompts = [llm.render(reclm_item_profile(data.items[i], by_item[i])) for i in warm]
     made = [
         _parse("item", i, p, raw)
         for i, p, raw in zip(warm, prompts, llm.generate(prompts, PROFILE, record), strict=True)
     ]
-    known = {r["entity_id"]: r["text"] for r in made if not r["failed"]}
+    known = {e: t for (k, e), (t, failed) in fresh.before.items() if k == "item" and not failed and e in by_item}
+    known.update({r["entity_id"]: r["text"] for r in made if not r["failed"]})
     cold = [i for i in targets if i not in by_item or not by_item[i]]
     if cold and known:
         encoder = TextEncoder(encoder_path(ctx.settings.models_path, "all-minilm-l6-v2"))

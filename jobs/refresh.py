@@ -20,14 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from colrec.errors import Busy, ColrecError
-from colrec_store.locks import dataset_lock
+from colrec_store.locks import DatasetLock, dataset_lock
 from colrec_store.repositories import refresh as store
 from colrec_store.repositories.datasets import dataset_id as find_dataset
 from jobs.context import JobContext, one_line
 
 log = logging.getLogger(__name__)
 
-STEPS = ("ingest", "split", "train", "neighbours", "recommend", "rerank", "evaluate")
+STEPS = ("ingest", "split", "train", "neighbours", "recommend", "profile", "rerank", "score", "evaluate")
+# The LLM-heavy text steps are opt-in (--steps): RecLM profiles of every user and item, and Yes/No
+# scores of every test pair, are hours of generation on a CPU (minutes on a GPU).
+DEFAULT_STEPS = tuple(s for s in STEPS if s not in ("profile", "score"))
 
 
 @dataclass(frozen=True)
@@ -36,13 +39,15 @@ class RefreshPlan:
 
     methods: tuple[str, ...] = ("mf",)  # collaborative models; the first one feeds neighbours and rerank
     split: str = "random"
-    steps: tuple[str, ...] = STEPS
+    steps: tuple[str, ...] = DEFAULT_STEPS
     top: int = 20
     epochs: int | None = None
     seed: int = 0
     rerank_users: int | None = None  # the LLM reranks this many users (all when None)
     rerank_candidates: int = 20
     llm_model: str | None = None
+    profile_limit: int | None = None  # at most this many users and this many items get profiles
+    score_limit: int | None = None  # a seeded sample of this many test pairs gets LLM scores
     source: tuple[str, ...] = ()  # files to ingest first (the ingest step is skipped without them)
     source_format: str | None = None
 
@@ -54,6 +59,7 @@ class RefreshPlan:
             raise ColrecError("a refresh needs at least one collaborative method (e.g. --methods mf)")
         if self.source and not self.source_format:
             raise ColrecError("--source needs --format")
+        object.__setattr__(self, "steps", tuple(s for s in STEPS if s in self.steps))  # the one valid order
 
     def key(self) -> str:
         blob = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
@@ -68,13 +74,14 @@ class _State:
     dataset_id: int | None = None
     trained: dict[str, int] = field(default_factory=dict)  # method -> train run
     recommended: dict[str, int] = field(default_factory=dict)  # method -> recommend run
+    neighbours_run: int | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
 def run(ctx: JobContext, dataset: str, plan: RefreshPlan, as_of: dt.date | None = None) -> dict[str, Any]:
     as_of = as_of or dt.datetime.now(dt.UTC).date()
-    with dataset_lock(ctx.engine, dataset) as taken:
-        if not taken:
+    with dataset_lock(ctx.engine, dataset) as lock:
+        if not lock.taken:
             raise Busy(f"another refresh of {dataset} is running; nothing done")
         with ctx.transaction() as session:
             reaped = store.reap_abandoned(session, dataset)
@@ -84,10 +91,10 @@ def run(ctx: JobContext, dataset: str, plan: RefreshPlan, as_of: dt.date | None 
         if done is not None:
             log.info("%s as of %s is already published (run %d): nothing to do", dataset, as_of, done)
             return {"status": "already published", "run_id": done, "dataset": dataset, "as_of": as_of.isoformat()}
-        return _refresh(ctx, _State(dataset, as_of, plan))
+        return _refresh(ctx, _State(dataset, as_of, plan), lock)
 
 
-def _refresh(ctx: JobContext, state: _State) -> dict[str, Any]:
+def _refresh(ctx: JobContext, state: _State, lock: DatasetLock) -> dict[str, Any]:
     plan = state.plan
     params = {"dataset": state.dataset, "config_key": plan.key(), **dataclasses.asdict(plan)}
     with ctx.run("refresh", params=params, as_of=state.as_of) as record:
@@ -95,16 +102,18 @@ def _refresh(ctx: JobContext, state: _State) -> dict[str, Any]:
         step = "start"
         try:
             for step in plan.steps:
+                lock.check()
                 with record.timed(step):
                     STEP_FUNCTIONS[step](steps, state)
                 record.dataset_id = state.dataset_id
+            step = "publish"
+            with lock.transaction() as session:  # on the lock's connection: no lock, no publish
+                record.metrics.update(steps_published=store.publish_steps(session, record.id), **state.outputs)
+                record.finish(session, "published")
         except BaseException as err:
             reason = f"refresh of {state.dataset} as of {state.as_of} failed at step {step}: {one_line(err)}"
             _fail_steps(ctx, record.id, reason)
             raise ColrecError(reason) from err
-        with ctx.transaction() as session:
-            record.metrics.update(steps_published=store.publish_steps(session, record.id), **state.outputs)
-            record.finish(session, "published")
     return {"status": "published", "run_id": record.id, "dataset": state.dataset, "as_of": state.as_of.isoformat(),
             **record.metrics, "timings": record.timings}  # fmt: skip
 
@@ -152,7 +161,8 @@ def _train(ctx: JobContext, state: _State) -> None:
 def _neighbours(ctx: JobContext, state: _State) -> None:
     from jobs import neighbours
 
-    neighbours.run(ctx, state.dataset, source_run=_trained(state, state.plan.methods[0]))
+    result = neighbours.run(ctx, state.dataset, source_run=_trained(state, state.plan.methods[0]))
+    state.neighbours_run = result["run_id"]
 
 
 def _recommend(ctx: JobContext, state: _State) -> None:
@@ -185,6 +195,32 @@ def _rerank(ctx: JobContext, state: _State) -> None:
     state.outputs["rerank"] = {k: result.get(k) for k in ("reranked_users", "users", "llm_calls", "cache_hits")}
 
 
+def _profile(ctx: JobContext, state: _State) -> None:
+    from jobs import profile
+
+    p = state.plan
+    carry = None
+    with ctx.transaction() as session:
+        previous = store.previous_refresh(session, state.dataset, state.as_of, p.key())
+        source = store.step_run(session, previous[0], "profile") if previous else None
+        if previous and source is not None:
+            changed = store.users_with_new_interactions(session, _id(state), previous[1], state.as_of)
+            carry = profile.Carry(source, frozenset(changed))
+    result = profile.run(ctx, state.dataset, limit=p.profile_limit, model=p.llm_model, as_of=state.as_of,
+                         neighbours_run=state.neighbours_run, carry=carry)  # fmt: skip
+    state.outputs["profile"] = {k: result.get(k) for k in ("users", "items", "carried_users", "carried_items",
+                                                           "llm_calls", "cache_hits", "failed")}  # fmt: skip
+
+
+def _score(ctx: JobContext, state: _State) -> None:
+    from jobs import score
+
+    p = state.plan
+    result = score.run(ctx, state.dataset, p.split, parts=("test",), model=p.llm_model, limit=p.score_limit,
+                       as_of=state.as_of, seed=p.seed)  # fmt: skip
+    state.outputs["score"] = {k: result.get(k) for k in ("pairs", "auc", "llm_calls", "cache_hits")}
+
+
 def _evaluate(ctx: JobContext, state: _State) -> None:
     from jobs import evaluate
 
@@ -195,6 +231,9 @@ def _evaluate(ctx: JobContext, state: _State) -> None:
             ctx, state.dataset, method, p.split, as_of=state.as_of, seed=p.seed, model_run=_trained(state, method)
         )
         metrics[method] = {k: v for k, v in result.items() if isinstance(v, float)}
+    if "score" in p.steps:
+        result = evaluate.run(ctx, state.dataset, "llm", p.split, as_of=state.as_of, seed=p.seed)
+        metrics["llm"] = {k: v for k, v in result.items() if isinstance(v, float)}
     state.outputs["metrics"] = metrics
 
 
@@ -222,6 +261,8 @@ STEP_FUNCTIONS: dict[str, Callable[[JobContext, _State], None]] = {
     "train": _train,
     "neighbours": _neighbours,
     "recommend": _recommend,
+    "profile": _profile,
     "rerank": _rerank,
+    "score": _score,
     "evaluate": _evaluate,
 }

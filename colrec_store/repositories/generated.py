@@ -11,9 +11,12 @@ from sqlalchemy.orm import Session
 from colrec_store.models import Neighbour, Profile, Rationale, Run
 
 
-def latest_neighbours(session: Session, dataset_id: int, space: str, k: int) -> dict[int, list[int]]:
-    """entity -> its k nearest (rank order) from the newest published neighbours run; {} if none."""
-    run_id = session.execute(
+def latest_neighbours(
+    session: Session, dataset_id: int, space: str, k: int, run_id: int | None = None
+) -> dict[int, list[int]]:
+    """entity -> its k nearest (rank order) from the given neighbours run, else from the newest
+    published one; {} if none."""
+    run_id = run_id or session.execute(
         select(func.max(Neighbour.run_id)).join(Run, Run.id == Neighbour.run_id)
         .where(Neighbour.dataset_id == dataset_id, Neighbour.space == space, Run.status == "published")
     ).scalar_one_or_none()  # fmt: skip
@@ -38,3 +41,11 @@ def write_profiles(session: Session, rows: list[dict[str, Any]]) -> None:
 def write_rationales(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
         session.execute(insert(Rationale).values(rows))
+
+
+def read_profiles(session: Session, run_id: int) -> dict[tuple[str, int], tuple[str | None, bool]]:
+    """(kind, entity) -> (text, failed) of one profile run."""
+    found = session.execute(
+        select(Profile.entity_kind, Profile.entity_id, Profile.text, Profile.failed).where(Profile.run_id == run_id)
+    ).all()
+    return {(kind, int(entity)): (text, bool(failed)) for kind, entity, text, failed in found}

@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from colrec_store.models import Interaction, Profile, Recommendation, Run
+from colrec_store.models import Embedding, Interaction, Profile, Recommendation, Run
 
 ABANDONED = "abandoned: its process ended before it finished (killed, or the database went away)"
 
@@ -99,13 +99,22 @@ def carry_recommendations(session: Session, *, source_run: int, target_run: int,
         Recommendation.item_id, Recommendation.dataset_id, Recommendation.score,
     ).where(Recommendation.run_id == source_run, Recommendation.method == method,
             Recommendation.user_id.in_(users))  # fmt: skip
-    return session.execute(insert(Recommendation).from_select(columns, chosen)).rowcount
+    statement = insert(Recommendation).from_select(columns, chosen).returning(Recommendation.user_id)
+    return len(session.execute(statement).all())
 
 
-def carry_profiles(session: Session, *, source_run: int, target_run: int, kind: str, skip_ids: list[int]) -> int:
+def carry_profiles(session: Session, *, source_run: int, target_run: int, kind: str, ids: list[int]) -> int:
     columns = ("run_id", "dataset_id", "entity_kind", "entity_id", "text", "failed", "model", "adapter", "prompt_hash")
     chosen = select(
         literal(target_run), Profile.dataset_id, Profile.entity_kind, Profile.entity_id, Profile.text,
         Profile.failed, Profile.model, Profile.adapter, Profile.prompt_hash,
-    ).where(Profile.run_id == source_run, Profile.entity_kind == kind, Profile.entity_id.not_in(skip_ids))  # fmt: skip
-    return session.execute(insert(Profile).from_select(columns, chosen)).rowcount
+    ).where(Profile.run_id == source_run, Profile.entity_kind == kind, Profile.entity_id.in_(ids))  # fmt: skip
+    return len(session.execute(insert(Profile).from_select(columns, chosen).returning(Profile.entity_id)).all())
+
+
+def carry_embeddings(session: Session, *, source_run: int, target_run: int, space: str, ids: list[int]) -> int:
+    columns = ("run_id", "space", "entity_id", "dataset_id", "dim", "vector")
+    chosen = select(
+        literal(target_run), Embedding.space, Embedding.entity_id, Embedding.dataset_id, Embedding.dim, Embedding.vector
+    ).where(Embedding.run_id == source_run, Embedding.space == space, Embedding.entity_id.in_(ids))
+    return len(session.execute(insert(Embedding).from_select(columns, chosen).returning(Embedding.entity_id)).all())

@@ -77,8 +77,8 @@ def test_a_failing_step_leaves_the_published_run_untouched(toy: JobContext) -> N
 
 
 def test_a_refresh_is_skipped_while_another_holds_the_dataset(toy: JobContext) -> None:
-    with dataset_lock(toy.engine, "toy") as taken:
-        assert taken
+    with dataset_lock(toy.engine, "toy") as lock:
+        assert lock.taken
         with pytest.raises(Busy, match="another refresh of toy is running"):
             refresh.run(toy, "toy", CF_ONLY, DAY1)
     assert rows(toy, "select count(*) as n from runs where job = 'refresh'")[0]["n"] == 0
@@ -141,3 +141,27 @@ def test_prune_keeps_the_newest_published_runs(toy: JobContext) -> None:
     assert [r["as_of"].isoformat() for r in left] == ["2021-03-01"]
     assert latest(toy) == shown
     assert prune.run(toy, keep=1)["runs"] == 0
+
+
+def test_profiles_are_regenerated_only_for_changed_users_and_their_items(llm_toy: JobContext) -> None:
+    plan = refresh.RefreshPlan(methods=("mf",), epochs=2, steps=("split", "train", "neighbours", "profile"))
+    first = refresh.run(llm_toy, "toy", plan, DAY1)["profile"]
+    assert (first["users"], first["items"], first["carried_users"]) == (60, 40, None)
+    before = {r["user_id"]: r["profile"] for r in rows(llm_toy, "select user_id, profile from latest_user_profiles")}
+    assert len(before) == 60
+
+    changed = {r["user_id"] for r in rows(
+        llm_toy,
+        "select distinct u.external_id as user_id from interactions x join users u on u.id = x.user_id "
+        "where x.ts >= '2021-03-02' and x.ts < '2021-03-03'",
+    )}  # fmt: skip
+    second = refresh.run(llm_toy, "toy", plan, dt.date(2021, 3, 2))["profile"]
+    assert second["users"] == len(changed) and second["carried_users"] == 60 - len(changed)
+    assert second["items"] + second["carried_items"] == 40 and second["items"] < 40
+    after = {r["user_id"]: r["profile"] for r in rows(llm_toy, "select user_id, profile from latest_user_profiles")}
+    assert {u: t for u, t in after.items() if u not in changed} == {u: t for u, t in before.items() if u not in changed}
+    latest_run = rows(llm_toy, "select distinct run_id from latest_user_profiles")[0]["run_id"]
+    vectors = rows(llm_toy, "select count(*) as n from embeddings where run_id = :r and space = 'profile_user'",
+                   r=latest_run)[0]["n"]  # fmt: skip
+    good = rows(llm_toy, "select count(*) as n from latest_user_profiles where not failed")[0]["n"]
+    assert vectors == good  # carried profiles keep their embeddings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 
 from jobs import ingest
 from jobs.context import JobContext
-from tests.helpers import CLI, CSV_MAPPING, cli_env, community_events, rows
+from tests.helpers import CLI, CSV_MAPPING, cli_env, community_events, rows, run_cli
 
 PLAN = ["--methods", "mf", "--epochs", "2", "--steps", "split,train,recommend"]
 
@@ -84,3 +85,50 @@ def test_scheduler_runs_now_and_stops_on_sigterm(toy: JobContext) -> None:
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "scheduler stopped" in err
+
+
+def test_database_restart_mid_refresh_fails_clearly_then_recovers(tmp_path: Path) -> None:
+    """On the embedded default: the server is stopped and started again while a refresh trains."""
+    env = {"COLREC_DATA_DIR": str(tmp_path / "data"), "COLREC_LOG_LEVEL": "WARNING"}
+    full = {k: v for k, v in os.environ.items() if not k.startswith("COLREC_") and k != "DATABASE_URL"} | env
+    events = community_events(tmp_path / "events.csv")
+    refresh_args = [
+        "refresh",
+        "-d",
+        "toy",
+        "--as-of",
+        "2021-03-01",
+        "--methods",
+        "mf",
+        "--steps",
+        "split,train,recommend",
+    ]
+    try:
+        assert run_cli("db", "upgrade", env=env).returncode == 0
+        assert run_cli("ingest", str(events), "-d", "toy", "-f", "csv", "--map", CSV_MAPPING, env=env).returncode == 0
+        proc = subprocess.Popen([CLI, *refresh_args, "--epochs", "400"], env=full, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        deadline = time.monotonic() + 120
+        while not any(r["job"] == "train" and r["status"] == "running" for r in _runs(env)):
+            assert time.monotonic() < deadline and proc.poll() is None, "the refresh never reached its train step"
+            time.sleep(0.5)
+        assert run_cli("db", "stop", env=env).stdout.strip() == "embedded server stopped"
+        assert json.loads(run_cli("db", "status", "--json", env=env).stdout)["running"] is False
+        _runs(env)  # any command starts the server again
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 1, err
+        assert len(err.strip().splitlines()) == 1 and err.startswith("error: "), err
+
+        again = run_cli(*refresh_args, "--epochs", "2", env=env, timeout=300)
+        assert again.returncode == 0, again.stderr
+        refreshes = [r["status"] for r in _runs(env) if r["job"] == "refresh"]
+        assert sorted(refreshes) == ["failed", "published"]
+        assert not [r for r in _runs(env) if r["status"] in ("running", "staged")]
+    finally:
+        run_cli("db", "stop", env=env)
+
+
+def _runs(env: dict[str, str]) -> list[dict[str, object]]:
+    result = run_cli("runs", "--json", "--limit", "100", env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
