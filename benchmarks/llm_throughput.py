@@ -26,12 +26,14 @@ from benchmarks.results_io import write_results
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0}  # dense bf16 tensor-core peak (SXM)
 
 
-def make_prompts(model: Path, out: Path, n: int, shared: Path) -> None:
+def make_prompts(model: Path, out: Path, n: int, shared: Path, style: str = "score", candidates: int = 20) -> None:
+    """`score`: consecutive test pairs, each with the history strictly before it (heads differ as
+    the history moves). `rerank`: the rerank job's shape, one history and `candidates` items per
+    user (a long shared head). Both from ml-1m-collm's temporal test period."""
     import polars as pl
 
     from benchmarks.cf_quality import frame
     from colrec.formats import parse
-    from colrec.llm.engine import Engine
     from colrec.llm.prompts import History, tallrec_yes_no
     from colrec.splits import SplitConfig, make_split
 
@@ -39,18 +41,30 @@ def make_prompts(model: Path, out: Path, n: int, shared: Path) -> None:
     titles = dict(zip(batch.items["external_id"].cast(pl.Int64), batch.items["title"], strict=True))
     split = make_split(frame(batch), SplitConfig("temporal"))
     rows = split.rows.sort("ts")
-    test = split.part("test").sort("user_id", "ts").head(n)  # consecutive pairs of a user share its head
+    test = split.part("test").sort("user_id", "ts")
     renderer = _Renderer(model)
-    lines = []
-    for user, item, ts, label in test.select("user_id", "item_id", "ts", "label").iter_rows():
-        past = rows.filter((pl.col("user_id") == user) & (pl.col("ts") < ts))
+
+    def prompt(user: int, before: object, item: int) -> str:
+        past = rows.filter((pl.col("user_id") == user) & (pl.col("ts") < before))
         liked = [titles[i] for i in past.filter(pl.col("label") == 1)["item_id"].tail(10)]
         disliked = [titles[i] for i in past.filter(pl.col("label") == 0)["item_id"].tail(10)]
-        prompt = renderer.render(tallrec_yes_no(History(liked, disliked), titles[item]))
-        lines.append(json.dumps({"prompt": prompt, "label": int(label), "user": int(user)}))
+        return renderer.render(tallrec_yes_no(History(liked, disliked), titles[item]))
+
+    records = []
+    if style == "score":
+        for user, item, ts, label in test.head(n).select("user_id", "item_id", "ts", "label").iter_rows():
+            records.append({"prompt": prompt(user, ts, item), "label": int(label), "user": int(user)})
+    else:
+        popular = rows.group_by("item_id").len().sort("len", descending=True)["item_id"].to_list()
+        for (user,), group in test.group_by("user_id", maintain_order=True):
+            start = group["ts"].min()
+            seen = set(rows.filter((pl.col("user_id") == user) & (pl.col("ts") < start))["item_id"].to_list())
+            pool = list(dict.fromkeys(group["item_id"].to_list() + [i for i in popular if i not in seen]))
+            records += [{"prompt": prompt(user, start, i), "label": -1, "user": int(user)} for i in pool[:candidates]]
+            if len(records) >= n:
+                break
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    del Engine
+    out.write_text("".join(json.dumps(r) + "\n" for r in records[:n]))
 
 
 class _Renderer:
@@ -100,6 +114,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     reference = None
     for backend in args.backends.split(","):
         variants = [("prefix cache on", True), ("prefix cache off", False)] if backend == "vllm" else [("", None)]
+        if backend == "vllm" and args.no_prefix_off:
+            variants = variants[:1]
         for label, prefix in variants:
             options: dict[str, Any] = {"dtype": args.dtype}
             if backend == "vllm":
@@ -172,10 +188,12 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path(".bench-cache/prompts.jsonl"))
     p.add_argument("-n", type=int, default=1000)
     p.add_argument("--shared", type=Path, default=Path("../shared/data"))
+    p.add_argument("--style", choices=("score", "rerank"), default="score")
     r = sub.add_parser("run")
     r.add_argument("--model", type=Path, required=True)
     r.add_argument("--prompts", type=Path, default=Path(".bench-cache/prompts.jsonl"))
     r.add_argument("--backends", default="vllm,transformers")
+    r.add_argument("--no-prefix-off", action="store_true", help="vLLM: skip the prefix-cache-off variant")
     r.add_argument("--dtype", default="float32")
     r.add_argument("--device", default="cpu")
     r.add_argument("--batch-size", type=int, default=16)
@@ -184,7 +202,7 @@ def main() -> None:
     r.add_argument("--out-dir", type=Path, default=None)
     args = parser.parse_args()
     if args.command == "prompts":
-        make_prompts(args.model, args.out, args.n, args.shared)
+        make_prompts(args.model, args.out, args.n, args.shared, args.style)
         return
     results = measure(args)
     if args.out_dir:

@@ -1,12 +1,17 @@
 """Cost of a nightly refresh where ~1% of users have new interactions, against a full refresh of
 the same date, side by side in one run on MovieLens-100K.
 
-    python -m benchmarks.refresh_incremental [--data ../shared/data/ml-100k] [--backend transformers]
+    python -m benchmarks.refresh_incremental [--data ../shared/data/ml-100k] [--model tiny|NAME|DIR]
 
 Database A: refresh as of DAY1, then DAY2 (incremental: the rerank step reuses DAY1's LLM rankings
 of users with nothing new). Database B: DAY2 from scratch (full). The LLM cache is per database, so
 B pays for every prompt. Reports per-step seconds, LLM calls and the ratios. Writes
 benchmarks/results/refresh_incremental.json.
+
+`--model tiny` (the default) runs the LLM steps on a tiny random Llama built on the fly: the LLM
+calls are the same as with any model, the seconds are then the pipeline's own cost. A full rerank
+of ML-100K with SmolLM2 on a 2-core CPU is hours; multiply the calls by seconds per prompt from
+benchmarks/llm_throughput for that.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=Path("../shared/data/ml-100k"))
     parser.add_argument("--backend", default="transformers")
-    parser.add_argument("--model", default="smollm2-135m-instruct")
+    parser.add_argument("--model", default="tiny")
     parser.add_argument("--model-dir", type=Path, default=None)
     parser.add_argument("--candidates", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=20)
@@ -54,8 +59,11 @@ def main() -> None:
     plan = refresh.RefreshPlan(methods=("mf",), epochs=args.epochs, rerank_candidates=args.candidates,
                                steps=("split", "train", "neighbours", "recommend", "rerank", "evaluate"))  # fmt: skip
     with scratch_server() as admin, tempfile.TemporaryDirectory() as tmp:
-        model_dir = args.model_dir or Settings().models_path
-        args.model_dir = model_dir
+        args.model_dir = args.model_dir or Settings().models_path
+        if args.model == "tiny":
+            from tests.tiny_llm import build_tiny_model
+
+            args.model = str(build_tiny_model(Path(tmp) / "tiny"))
         nightly = _context(admin, "bench_refresh_nightly", args, Path(tmp) / "a")
         first = refresh.run(nightly, "ml100k", plan, DAY1)
         incremental = refresh.run(nightly, "ml100k", plan, DAY2)

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 DATASET = "ml100k"
 # The LLM reranks this many users' top-20 in the demo (all 943 take ~19k prompts: minutes on a GPU,
 # long on a laptop CPU); `colrec-jobs refresh` reranks everyone unless told otherwise.
-DEMO_RERANK_USERS = 50
+DEMO_RERANK_USERS = 20
 
 
 def resolve_data(ctx: JobContext, data: Path | None) -> Path:

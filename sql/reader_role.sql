@@ -10,7 +10,7 @@ end
 $$;
 
 grant usage on schema public to colrec_reader;
-grant select on latest_recommendations, latest_predictions, latest_user_profiles, latest_item_profiles,
-    latest_evidence, run_history, dataset_stats to colrec_reader;
+grant select on latest_runs, latest_recommendations, latest_predictions, latest_user_profiles,
+    latest_item_profiles, latest_evidence, run_history, dataset_stats to colrec_reader;
 -- Functions are executable by PUBLIC by default; the index helper is for the jobs only.
 revoke execute on function colrec_ensure_hnsw(text, integer, text) from public;

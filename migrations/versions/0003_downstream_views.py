@@ -29,6 +29,7 @@ VIEWS = (
     "latest_user_profiles",
     "latest_predictions",
     "latest_recommendations",
+    "latest_runs",
 )
 
 

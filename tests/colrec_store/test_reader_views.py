@@ -12,7 +12,7 @@ from sqlalchemy.exc import ProgrammingError
 from colrec_store.roles import grant_reader
 from jobs.context import JobContext
 
-VIEWS = ("latest_recommendations", "latest_predictions", "latest_user_profiles", "latest_item_profiles",
+VIEWS = ("latest_runs", "latest_recommendations", "latest_predictions", "latest_user_profiles", "latest_item_profiles",
          "latest_evidence", "run_history", "dataset_stats")  # fmt: skip
 
 
