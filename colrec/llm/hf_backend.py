@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,10 @@ class TransformersEngine(Engine):
                  batch_size: int = 16) -> None:  # fmt: skip
         super().__init__(path, name)
         from transformers import AutoModelForCausalLM
+        from transformers.utils import logging as hf_logging
+
+        if not sys.stderr.isatty():
+            hf_logging.disable_progress_bar()  # "Loading weights" bars are noise in cron logs
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.batch_size = batch_size

@@ -24,7 +24,7 @@ def _frame(title: str, body: str, y_lo: float, y_hi: float, x_labels: Sequence[s
         value = y_lo + (y_hi - y_lo) * i / 4
         y = HEIGHT - PAD - (HEIGHT - PAD - TOP) * i / 4
         ticks.append(f'<line x1="{PAD}" x2="{WIDTH - PAD}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>')
-        ticks.append(f'<text x="{PAD - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="10">{value:.3g}</text>')
+        ticks.append(f'<text x="{PAD - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="10">{value:.4g}</text>')
     step = max(1, math.ceil(len(x_labels) / 8))
     labels = []
     for i, label in enumerate(x_labels):
