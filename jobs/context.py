@@ -131,7 +131,10 @@ class RunRecord:
 
 
 def one_line(err: BaseException) -> str:
+    """The first line of an error; our own errors speak for themselves, others get their type."""
     text = str(err).strip().splitlines()
+    if text and isinstance(err, ColrecError):
+        return text[0]
     return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
 

@@ -80,6 +80,9 @@ class _State:
 
 def run(ctx: JobContext, dataset: str, plan: RefreshPlan, as_of: dt.date | None = None) -> dict[str, Any]:
     as_of = as_of or dt.datetime.now(dt.UTC).date()
+    if not plan.source or "ingest" not in plan.steps:
+        with ctx.transaction() as session:
+            find_dataset(session, dataset)  # an unknown dataset fails here, before any run is recorded
     with dataset_lock(ctx.engine, dataset) as lock:
         if not lock.taken:
             raise Busy(f"another refresh of {dataset} is running; nothing done")

@@ -27,9 +27,10 @@ class VLLMEngine(Engine):
                  max_model_len: int = 4096, seed: int = 0, enable_lora: bool = False, max_lora_rank: int = 64,
                  chunk: int = 512, enforce_eager: bool = False, prefix_caching: bool = True) -> None:  # fmt: skip
         super().__init__(path, name)
-        # vLLM logs every engine detail at INFO on stdout, which buries a job's own output;
-        # VLLM_LOGGING_LEVEL=INFO brings it back.
+        # vLLM logs every engine detail at INFO, on stdout: that buries a job's own output and
+        # breaks `--json`. Warnings and up, on stderr, unless the user says otherwise.
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
         if not torch.cuda.is_available():
             # vLLM's CPU build keeps one core for itself unless told otherwise; on small machines
             # the model should have them all.

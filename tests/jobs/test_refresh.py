@@ -13,7 +13,7 @@ from colrec_store.config import Settings
 from colrec_store.locks import dataset_lock
 from jobs import backfill, ingest, prune, refresh
 from jobs.context import JobContext
-from tests.helpers import CSV_MAPPING, community_events, rows
+from tests.helpers import CSV_MAPPING, cli_env, community_events, rows, run_cli
 
 DAY1, DAY2 = dt.date(2021, 3, 1), dt.date(2021, 6, 1)
 CF_ONLY = refresh.RefreshPlan(
@@ -165,3 +165,12 @@ def test_profiles_are_regenerated_only_for_changed_users_and_their_items(llm_toy
                    r=latest_run)[0]["n"]  # fmt: skip
     good = rows(llm_toy, "select count(*) as n from latest_user_profiles where not failed")[0]["n"]
     assert vectors == good  # carried profiles keep their embeddings
+
+
+def test_cli_refresh_of_an_unknown_dataset_says_so_and_records_nothing(toy: JobContext) -> None:
+    result = run_cli("refresh", "-d", "nope", "--as-of", "2021-03-01", env=cli_env(toy))
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: unknown dataset 'nope'; known: toy"
+    assert rows(toy, "select count(*) as n from runs where job = 'refresh'")[0]["n"] == 0
+    bad = run_cli("refresh", "-d", "toy", "--steps", "split,train,fly", env=cli_env(toy))
+    assert bad.returncode == 1 and "unknown step(s) fly" in bad.stderr
