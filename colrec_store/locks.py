@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from colrec.errors import ColrecError
@@ -70,7 +70,13 @@ def dataset_lock(engine: Engine, dataset: str) -> Iterator[DatasetLock]:
             if taken:
                 conn.execute(select(func.pg_advisory_unlock(*key)))
                 conn.commit()
-        except DBAPIError:
-            conn.invalidate()  # the server is gone or restarted: it dropped the lock with the session
+        except SQLAlchemyError:  # the connection died (or awaits a rollback after dying): the lock went with it
+            try:
+                conn.invalidate()
+            except SQLAlchemyError:
+                log.debug("could not invalidate the lock connection", exc_info=True)
         finally:
-            conn.close()
+            try:
+                conn.close()
+            except SQLAlchemyError:
+                log.debug("could not close the lock connection", exc_info=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +19,8 @@ from colrec.errors import ColrecError
 from colrec.formats.registry import FORMATS
 from colrec_store.config import Settings
 from jobs import console
+from jobs.cli_common import AsOfOpt, DatasetOpt, JsonOpt, SeedOpt, SplitOpt, as_date, job_context, show
+from jobs.cli_nightly import register as register_nightly
 from jobs.context import JobContext, one_line
 
 app = typer.Typer(
@@ -34,12 +35,6 @@ app.add_typer(db_app, name="db")
 models_app = typer.Typer(help="LLMs and encoders: prepare them under the model dir, list them.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-def _ctx(typer_ctx: typer.Context) -> JobContext:
-    return typer_ctx.obj
-
 
 @app.callback()
 def _root(typer_ctx: typer.Context) -> None:
@@ -53,7 +48,7 @@ def db_upgrade(typer_ctx: typer.Context) -> None:
     """Migrate the schema to the latest revision (creates the pgvector extension). Safe to rerun."""
     from jobs import db
 
-    revision = db.upgrade(_ctx(typer_ctx))
+    revision = db.upgrade(job_context(typer_ctx))
     console.out.print(f"schema at revision {revision}")
 
 
@@ -62,7 +57,7 @@ def db_url(typer_ctx: typer.Context) -> None:
     """Print a libpq URL for psql or any client (starts the embedded server if needed)."""
     from jobs import db
 
-    print(db.libpq_url(_ctx(typer_ctx)))  # noqa: T201 - the URL is the command's output
+    print(db.libpq_url(job_context(typer_ctx)))  # noqa: T201 - the URL is the command's output
 
 
 @db_app.command("psql")
@@ -70,7 +65,7 @@ def db_psql(typer_ctx: typer.Context) -> None:
     """Open psql on the database."""
     from jobs import db
 
-    db.exec_psql(_ctx(typer_ctx))
+    db.exec_psql(job_context(typer_ctx))
 
 
 @db_app.command("status")
@@ -78,7 +73,7 @@ def db_status(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Where the database is, whether it runs, and its schema revision."""
     from jobs import db
 
-    info = db.status(_ctx(typer_ctx))
+    info = db.status(job_context(typer_ctx))
     if as_json:
         console.print_json(info)
     else:
@@ -91,7 +86,7 @@ def db_stop(typer_ctx: typer.Context) -> None:
     """Stop the embedded Postgres server cleanly (it keeps running between commands otherwise)."""
     from jobs import db
 
-    stopped = db.stop(_ctx(typer_ctx))
+    stopped = db.stop(job_context(typer_ctx))
     console.out.print("embedded server stopped" if stopped else "embedded server was not running")
 
 
@@ -111,7 +106,7 @@ def ingest(
     """Validate dataset files and merge them into the store in one transaction (reruns change nothing)."""
     from jobs import ingest as job
 
-    counts = job.run(_ctx(typer_ctx), paths, dataset=dataset, fmt=fmt, mapping=mapping, all_items=all_items)
+    counts = job.run(job_context(typer_ctx), paths, dataset=dataset, fmt=fmt, mapping=mapping, all_items=all_items)
     console.out.print(
         f"{dataset}: +{counts.interactions_added} interactions ({counts.interactions_seen} read), "
         f"+{counts.users_added} users, +{counts.items_added} items, {counts.items_updated} items updated"
@@ -125,7 +120,7 @@ def datasets(
     """Users, items, interactions and time range of each dataset (the dataset_stats view)."""
     from jobs import datasets as job
 
-    rows = job.run(_ctx(typer_ctx), name)
+    rows = job.run(job_context(typer_ctx), name)
     if as_json:
         console.print_json(rows)
     else:
@@ -142,25 +137,11 @@ def runs(
     """The run records of every job, newest first."""
     from jobs import runs as job
 
-    rows = job.run(_ctx(typer_ctx), dataset, limit)
+    rows = job.run(job_context(typer_ctx), dataset, limit)
     if as_json:
         console.print_json(rows)
     else:
         console.print_table("runs", rows, ["id", "dataset", "job", "as_of", "status", "started_at", "seconds", "error"])
-
-
-AsOfOpt = Annotated[
-    datetime | None, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Nothing after this date (UTC) is seen.")
-]
-SeedOpt = Annotated[int, typer.Option(help="Seed for sampling and training.")]
-DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="Dataset name in the store.")]
-SplitOpt = Annotated[
-    str, typer.Option("--split", "-s", help="temporal, long-tail, leave-one-out, random or zero-shot.")
-]
-
-
-def _date(value: datetime | None) -> date | None:
-    return value.date() if value else None
 
 
 @app.command()
@@ -175,8 +156,8 @@ def split(
     """Cut a split (reproducible for the same dataset, date and seed) and show its sizes."""
     from jobs import split as job
 
-    result = job.run(_ctx(typer_ctx), dataset, split, _date(as_of), seed)
-    _show(result, as_json, f"{dataset}: {split} split")
+    result = job.run(job_context(typer_ctx), dataset, split, as_date(as_of), seed)
+    show(result, as_json, f"{dataset}: {split} split")
 
 
 @app.command()
@@ -199,9 +180,18 @@ def train(
     from jobs import train as job
 
     result = job.run(
-        _ctx(typer_ctx), dataset, model, split, as_of=_date(as_of), seed=seed, epochs=epochs, dim=dim, lr=lr, k=k
+        job_context(typer_ctx),
+        dataset,
+        model,
+        split,
+        as_of=as_date(as_of),
+        seed=seed,
+        epochs=epochs,
+        dim=dim,
+        lr=lr,
+        k=k,
     )
-    _show(result, as_json, f"{dataset}: {model} on {split}")
+    show(result, as_json, f"{dataset}: {model} on {split}")
 
 
 @app.command()
@@ -216,8 +206,8 @@ def neighbours(
     """Top-K similar users/items through pgvector HNSW; reports recall@K against exact search."""
     from jobs import neighbours as job
 
-    result = job.run(_ctx(typer_ctx), dataset, space, k, model)
-    _show(result, as_json, f"{dataset}: neighbours")
+    result = job.run(job_context(typer_ctx), dataset, space, k, model)
+    show(result, as_json, f"{dataset}: neighbours")
 
 
 @app.command()
@@ -236,8 +226,8 @@ def evaluate(
     CF models are scored again from their newest artifact; `llm` reads its newest score run."""
     from jobs import evaluate as job
 
-    result = job.run(_ctx(typer_ctx), dataset, method, split, as_of=_date(as_of), seed=seed, k=k)
-    _show(result, as_json, f"{dataset}: {method} on {split}")
+    result = job.run(job_context(typer_ctx), dataset, method, split, as_of=as_date(as_of), seed=seed, k=k)
+    show(result, as_json, f"{dataset}: {method} on {split}")
 
 
 @app.command()
@@ -252,8 +242,8 @@ def recommend(
     """Top-N per user (seen items excluded) into `recommendations`, staged until a refresh publishes it."""
     from jobs import recommend as job
 
-    result = job.run(_ctx(typer_ctx), dataset, method, top, as_of=_date(as_of))
-    _show(result, as_json, f"{dataset}: recommendations by {method}")
+    result = job.run(job_context(typer_ctx), dataset, method, top, as_of=as_date(as_of))
+    show(result, as_json, f"{dataset}: recommendations by {method}")
 
 
 @app.command()
@@ -276,9 +266,9 @@ def score(
     """Yes/No scores of a split's pairs through the LLM (cache first) into `predictions`."""
     from jobs import score as job
 
-    result = job.run(_ctx(typer_ctx), dataset, split, method=method, parts=tuple(parts.split(",")), model=model,
-                     limit=limit, as_of=_date(as_of), seed=seed)  # fmt: skip
-    _show(result, as_json, f"{dataset}: {method} scores on {split}")
+    result = job.run(job_context(typer_ctx), dataset, split, method=method, parts=tuple(parts.split(",")), model=model,
+                     limit=limit, as_of=as_date(as_of), seed=seed)  # fmt: skip
+    show(result, as_json, f"{dataset}: {method} scores on {split}")
 
 
 @app.command()
@@ -295,8 +285,10 @@ def profile(
     """RecLM user and item profiles (LLM, cache first) into `profiles`, embeddings into pgvector."""
     from jobs import profile as job
 
-    result = job.run(_ctx(typer_ctx), dataset, users=users, items=items, limit=limit, model=model, as_of=_date(as_of))
-    _show(result, as_json, f"{dataset}: profiles")
+    result = job.run(
+        job_context(typer_ctx), dataset, users=users, items=items, limit=limit, model=model, as_of=as_date(as_of)
+    )
+    show(result, as_json, f"{dataset}: profiles")
 
 
 @app.command()
@@ -311,8 +303,8 @@ def rationale(
     """TWiCE rationales for each user's next item, self-curated by the LLM, into `rationales`."""
     from jobs import rationale as job
 
-    result = job.run(_ctx(typer_ctx), dataset, limit=limit, model=model, as_of=_date(as_of))
-    _show(result, as_json, f"{dataset}: rationales")
+    result = job.run(job_context(typer_ctx), dataset, limit=limit, model=model, as_of=as_date(as_of))
+    show(result, as_json, f"{dataset}: rationales")
 
 
 @models_app.command("prepare")
@@ -322,7 +314,7 @@ def models_prepare(
     """Make a model a plain folder under the model dir (SmolLM2 offline from its package; hub models need the hub)."""
     from jobs import models as job
 
-    console.out.print(f"{name}: {job.run_prepare(_ctx(typer_ctx), name)}")
+    console.out.print(f"{name}: {job.run_prepare(job_context(typer_ctx), name)}")
 
 
 @models_app.command("list")
@@ -330,184 +322,14 @@ def models_list(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """The catalogue, and which models are prepared."""
     from jobs import models as job
 
-    rows = job.run_list(_ctx(typer_ctx))
+    rows = job.run_list(job_context(typer_ctx))
     if as_json:
         console.print_json(rows)
     else:
         console.print_table("models", rows, ["name", "kind", "source", "prepared", "note"])
 
 
-MethodsOpt = Annotated[
-    str, typer.Option("--methods", help="Collaborative models, comma-separated; the first feeds neighbours and rerank.")
-]
-StepsOpt = Annotated[
-    str | None,
-    typer.Option("--steps", help="Steps, comma-separated, from: ingest, split, train, neighbours, recommend, profile, "
-                 "rerank, score, evaluate (default: all but profile and score)."),
-]  # fmt: skip
-PlanSplitOpt = Annotated[str, typer.Option("--split", help="The split every step uses.")]
-EpochsOpt = Annotated[int | None, typer.Option(help="Training epochs (default: each model's own).")]
-RerankUsersOpt = Annotated[
-    int | None, typer.Option("--rerank-users", help="The LLM reranks this many users' top-N (default: all).")
-]
-ProfileLimitOpt = Annotated[
-    int | None, typer.Option("--profile-limit", help="profile step: at most this many users and items.")
-]
-ScoreLimitOpt = Annotated[
-    int | None, typer.Option("--score-limit", help="score step: a seeded sample of this many test pairs.")
-]
-SourceOpt = Annotated[
-    list[Path] | None, typer.Option("--source", help="Files to ingest before the other steps (repeatable).")
-]
-SourceFormatOpt = Annotated[str | None, typer.Option("--format", "-f", help="Format of --source files.")]
-
-
-def _plan(methods: str, split: str, steps: str | None, epochs: int | None, rerank_users: int | None,
-          source: list[Path] | None, source_format: str | None, model: str | None = None,
-          profile_limit: int | None = None, score_limit: int | None = None) -> object:  # fmt: skip
-    from jobs.refresh import DEFAULT_STEPS, RefreshPlan
-
-    return RefreshPlan(
-        methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
-        split=split,
-        steps=tuple(s.strip() for s in steps.split(",")) if steps else DEFAULT_STEPS,
-        epochs=epochs,
-        rerank_users=rerank_users,
-        llm_model=model,
-        source=tuple(str(p.resolve()) for p in source or ()),
-        source_format=source_format,
-        profile_limit=profile_limit,
-        score_limit=score_limit,
-    )
-
-
-@app.command()
-def refresh(
-    typer_ctx: typer.Context,
-    dataset: DatasetOpt,
-    as_of: AsOfOpt = None,
-    methods: MethodsOpt = "mf",
-    split: PlanSplitOpt = "random",
-    steps: StepsOpt = None,
-    epochs: EpochsOpt = None,
-    rerank_users: RerankUsersOpt = None,
-    profile_limit: ProfileLimitOpt = None,
-    score_limit: ScoreLimitOpt = None,
-    model: Annotated[str | None, typer.Option(help="LLM of the LLM steps (default: COLREC_LLM_MODEL).")] = None,
-    source: SourceOpt = None,
-    source_format: SourceFormatOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """One nightly refresh (default as-of: today, UTC): every step as a staged run, published together.
-
-    Exit 0 only when published (or already published); 75 when another refresh of the dataset is running."""
-    from jobs import refresh as job
-
-    plan = _plan(methods, split, steps, epochs, rerank_users, source, source_format, model, profile_limit, score_limit)
-    result = job.run(_ctx(typer_ctx), dataset, plan, _date(as_of))  # type: ignore[arg-type]
-    _show(result, as_json, f"{dataset}: refresh")
-
-
-@app.command()
-def backfill(
-    typer_ctx: typer.Context,
-    dataset: DatasetOpt,
-    start: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First as-of date.")],
-    end: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Last as-of date (included).")],
-    every: Annotated[str, typer.Option(help="Step between dates: 1d, 7d, 30d, 2w.")] = "1d",
-    methods: MethodsOpt = "mf",
-    split: PlanSplitOpt = "random",
-    steps: StepsOpt = None,
-    epochs: EpochsOpt = None,
-    rerank_users: RerankUsersOpt = None,
-    profile_limit: ProfileLimitOpt = None,
-    score_limit: ScoreLimitOpt = None,
-    model: Annotated[str | None, typer.Option(help="LLM of the LLM steps.")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """A refresh per date, oldest first; dates already published are skipped (rerun to resume)."""
-    from jobs import backfill as job
-
-    plan = _plan(methods, split, steps, epochs, rerank_users, None, None, model, profile_limit, score_limit)
-    rows = job.run(_ctx(typer_ctx), dataset, plan, start.date(), end.date(), job.parse_every(every))  # type: ignore[arg-type]
-    if as_json:
-        console.print_json(rows)
-    else:
-        console.print_table(f"{dataset}: backfill", rows, ["as_of", "status", "run_id"])
-
-
-@app.command()
-def schedule(
-    typer_ctx: typer.Context,
-    dataset: Annotated[list[str], typer.Option("--dataset", "-d", help="Dataset to refresh (repeatable).")],
-    cron: Annotated[str, typer.Option(help="Crontab expression, UTC.")] = "0 2 * * *",
-    run_now: Annotated[bool, typer.Option("--run-now", help="Also refresh once at start-up.")] = False,
-    methods: MethodsOpt = "mf",
-    split: PlanSplitOpt = "random",
-    steps: StepsOpt = None,
-    epochs: EpochsOpt = None,
-    rerank_users: RerankUsersOpt = None,
-    profile_limit: ProfileLimitOpt = None,
-    score_limit: ScoreLimitOpt = None,
-    model: Annotated[str | None, typer.Option(help="LLM of the LLM steps.")] = None,
-) -> None:
-    """Run refresh for each dataset on a cron expression until SIGTERM (job store in Postgres)."""
-    from jobs import schedule as job
-
-    plan = _plan(methods, split, steps, epochs, rerank_users, None, None, model, profile_limit, score_limit)
-    job.run(_ctx(typer_ctx), dataset, cron, plan, run_now)  # type: ignore[arg-type]
-
-
-@app.command()
-def prune(
-    typer_ctx: typer.Context,
-    keep: Annotated[int, typer.Option(help="Published runs to keep per dataset, job and method.")] = 7,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would go; delete nothing.")] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Delete old runs (with their outputs and model files): failed or staged ones older than a
-    published one, and published ones beyond the newest --keep. Never the latest published."""
-    from jobs import prune as job
-
-    result = job.run(_ctx(typer_ctx), keep, dry_run)
-    _show(result, as_json, "prune")
-
-
-@app.command()
-def report(
-    typer_ctx: typer.Context,
-    dataset: DatasetOpt,
-    out: Annotated[Path | None, typer.Option("--out", help="Default: colrec-report-DATASET.html here.")] = None,
-) -> None:
-    """One HTML page: every method's metrics side by side, metrics over dates, score distributions,
-    calibration, long tail against head, and refresh timings."""
-    from jobs import report as job
-
-    console.out.print(f"report written to {job.run(_ctx(typer_ctx), dataset, out)}")
-
-
-@db_app.command("grant-reader")
-def db_grant_reader(
-    typer_ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Login name for the downstream reader.")],
-    password: Annotated[
-        str | None, typer.Option(envvar="COLREC_READER_PASSWORD", help="Default: a random one, printed once.")
-    ] = None,
-) -> None:
-    """Create (or reset) a login in colrec_reader: it may select the latest_* views and run_history only."""
-    from colrec_store.roles import grant_reader
-
-    secret = grant_reader(_ctx(typer_ctx).engine, name, password)
-    console.out.print(f"login {name} can read the downstream views")
-    if password is None:
-        print(f"password: {secret}")  # noqa: T201 - shown once, on stdout for scripts
-
-
-def _show(result: dict[str, object], as_json: bool, title: str) -> None:
-    if as_json:
-        console.print_json(result)
-    else:
-        console.print_table(title, [{"metric": k, "value": v} for k, v in result.items()], ["metric", "value"])
+register_nightly(app, db_app)
 
 
 @app.command()
@@ -521,7 +343,7 @@ def demo(
     LLM, and show latest_recommendations with the SQL that reads it."""
     from jobs import demo as job
 
-    result = job.run(_ctx(typer_ctx), data)
+    result = job.run(job_context(typer_ctx), data)
     console.print_table(
         "ml100k", [result["stats"]], ["dataset", "users", "items", "interactions", "first_ts", "last_ts"]
     )

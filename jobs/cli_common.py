@@ -1,0 +1,36 @@
+"""What the CLI modules share: the common options, the job context of a command, showing results."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+import typer
+
+from jobs import console
+from jobs.context import JobContext
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+AsOfOpt = Annotated[
+    datetime | None, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Nothing after this date (UTC) is seen.")
+]
+SeedOpt = Annotated[int, typer.Option(help="Seed for sampling and training.")]
+DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="Dataset name in the store.")]
+SplitOpt = Annotated[
+    str, typer.Option("--split", "-s", help="temporal, long-tail, leave-one-out, random or zero-shot.")
+]
+
+
+def as_date(value: datetime | None) -> date | None:
+    return value.date() if value else None
+
+
+def show(result: dict[str, object], as_json: bool, title: str) -> None:
+    if as_json:
+        console.print_json(result)
+    else:
+        console.print_table(title, [{"metric": k, "value": v} for k, v in result.items()], ["metric", "value"])
+
+
+def job_context(typer_ctx: typer.Context) -> JobContext:
+    return typer_ctx.obj

@@ -1,0 +1,178 @@
+"""The nightly commands: refresh, backfill, schedule, prune, report and `db grant-reader`. Thin:
+each parses its options and calls its job; `register` adds them to the `colrec-jobs` app."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from jobs import console
+from jobs.cli_common import AsOfOpt, DatasetOpt, JsonOpt, as_date, job_context, show
+
+MethodsOpt = Annotated[
+    str, typer.Option("--methods", help="Collaborative models, comma-separated; the first feeds neighbours and rerank.")
+]
+StepsOpt = Annotated[
+    str | None,
+    typer.Option("--steps", help="Steps, comma-separated, from: ingest, split, train, neighbours, recommend, profile, "
+                 "rerank, score, evaluate (default: all but profile and score)."),
+]  # fmt: skip
+PlanSplitOpt = Annotated[str, typer.Option("--split", help="The split every step uses.")]
+EpochsOpt = Annotated[int | None, typer.Option(help="Training epochs (default: each model's own).")]
+RerankUsersOpt = Annotated[
+    int | None, typer.Option("--rerank-users", help="The LLM reranks this many users' top-N (default: all).")
+]
+ProfileLimitOpt = Annotated[
+    int | None, typer.Option("--profile-limit", help="profile step: at most this many users and items.")
+]
+ScoreLimitOpt = Annotated[
+    int | None, typer.Option("--score-limit", help="score step: a seeded sample of this many test pairs.")
+]
+SourceOpt = Annotated[
+    list[Path] | None, typer.Option("--source", help="Files to ingest before the other steps (repeatable).")
+]
+SourceFormatOpt = Annotated[str | None, typer.Option("--format", "-f", help="Format of --source files.")]
+
+
+def _plan(methods: str, split: str, steps: str | None, epochs: int | None, rerank_users: int | None,
+          source: list[Path] | None, source_format: str | None, model: str | None = None,
+          profile_limit: int | None = None, score_limit: int | None = None) -> object:  # fmt: skip
+    from jobs.refresh import DEFAULT_STEPS, RefreshPlan
+
+    return RefreshPlan(
+        methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+        split=split,
+        steps=tuple(s.strip() for s in steps.split(",")) if steps else DEFAULT_STEPS,
+        epochs=epochs,
+        rerank_users=rerank_users,
+        llm_model=model,
+        source=tuple(str(p.resolve()) for p in source or ()),
+        source_format=source_format,
+        profile_limit=profile_limit,
+        score_limit=score_limit,
+    )
+
+
+def refresh(
+    typer_ctx: typer.Context,
+    dataset: DatasetOpt,
+    as_of: AsOfOpt = None,
+    methods: MethodsOpt = "mf",
+    split: PlanSplitOpt = "random",
+    steps: StepsOpt = None,
+    epochs: EpochsOpt = None,
+    rerank_users: RerankUsersOpt = None,
+    profile_limit: ProfileLimitOpt = None,
+    score_limit: ScoreLimitOpt = None,
+    model: Annotated[str | None, typer.Option(help="LLM of the LLM steps (default: COLREC_LLM_MODEL).")] = None,
+    source: SourceOpt = None,
+    source_format: SourceFormatOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One nightly refresh (default as-of: today, UTC): every step as a staged run, published together.
+
+    Exit 0 only when published (or already published); 75 when another refresh of the dataset is running."""
+    from jobs import refresh as job
+
+    plan = _plan(methods, split, steps, epochs, rerank_users, source, source_format, model, profile_limit, score_limit)
+    result = job.run(job_context(typer_ctx), dataset, plan, as_date(as_of))  # type: ignore[arg-type]
+    show(result, as_json, f"{dataset}: refresh")
+
+
+def backfill(
+    typer_ctx: typer.Context,
+    dataset: DatasetOpt,
+    start: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First as-of date.")],
+    end: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Last as-of date (included).")],
+    every: Annotated[str, typer.Option(help="Step between dates: 1d, 7d, 30d, 2w.")] = "1d",
+    methods: MethodsOpt = "mf",
+    split: PlanSplitOpt = "random",
+    steps: StepsOpt = None,
+    epochs: EpochsOpt = None,
+    rerank_users: RerankUsersOpt = None,
+    profile_limit: ProfileLimitOpt = None,
+    score_limit: ScoreLimitOpt = None,
+    model: Annotated[str | None, typer.Option(help="LLM of the LLM steps.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A refresh per date, oldest first; dates already published are skipped (rerun to resume)."""
+    from jobs import backfill as job
+
+    plan = _plan(methods, split, steps, epochs, rerank_users, None, None, model, profile_limit, score_limit)
+    rows = job.run(job_context(typer_ctx), dataset, plan, start.date(), end.date(), job.parse_every(every))  # type: ignore[arg-type]
+    if as_json:
+        console.print_json(rows)
+    else:
+        console.print_table(f"{dataset}: backfill", rows, ["as_of", "status", "run_id"])
+
+
+def schedule(
+    typer_ctx: typer.Context,
+    dataset: Annotated[list[str], typer.Option("--dataset", "-d", help="Dataset to refresh (repeatable).")],
+    cron: Annotated[str, typer.Option(help="Crontab expression, UTC.")] = "0 2 * * *",
+    run_now: Annotated[bool, typer.Option("--run-now", help="Also refresh once at start-up.")] = False,
+    methods: MethodsOpt = "mf",
+    split: PlanSplitOpt = "random",
+    steps: StepsOpt = None,
+    epochs: EpochsOpt = None,
+    rerank_users: RerankUsersOpt = None,
+    profile_limit: ProfileLimitOpt = None,
+    score_limit: ScoreLimitOpt = None,
+    model: Annotated[str | None, typer.Option(help="LLM of the LLM steps.")] = None,
+) -> None:
+    """Run refresh for each dataset on a cron expression until SIGTERM (job store in Postgres)."""
+    from jobs import schedule as job
+
+    plan = _plan(methods, split, steps, epochs, rerank_users, None, None, model, profile_limit, score_limit)
+    job.run(job_context(typer_ctx), dataset, cron, plan, run_now)  # type: ignore[arg-type]
+
+
+def prune(
+    typer_ctx: typer.Context,
+    keep: Annotated[int, typer.Option(help="Published runs to keep per dataset, job and method.")] = 7,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would go; delete nothing.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete old runs (with their outputs and model files): failed or staged ones older than a
+    published one, and published ones beyond the newest --keep. Never the latest published."""
+    from jobs import prune as job
+
+    result = job.run(job_context(typer_ctx), keep, dry_run)
+    show(result, as_json, "prune")
+
+
+def report(
+    typer_ctx: typer.Context,
+    dataset: DatasetOpt,
+    out: Annotated[Path | None, typer.Option("--out", help="Default: colrec-report-DATASET.html here.")] = None,
+) -> None:
+    """One HTML page: every method's metrics side by side, metrics over dates, score distributions,
+    calibration, long tail against head, and refresh timings."""
+    from jobs import report as job
+
+    console.out.print(f"report written to {job.run(job_context(typer_ctx), dataset, out)}")
+
+
+def db_grant_reader(
+    typer_ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Login name for the downstream reader.")],
+    password: Annotated[
+        str | None, typer.Option(envvar="COLREC_READER_PASSWORD", help="Default: a random one, printed once.")
+    ] = None,
+) -> None:
+    """Create (or reset) a login in colrec_reader: it may select the latest_* views and run_history only."""
+    from colrec_store.roles import grant_reader
+
+    secret = grant_reader(job_context(typer_ctx).engine, name, password)
+    console.out.print(f"login {name} can read the downstream views")
+    if password is None:
+        print(f"password: {secret}")  # noqa: T201 - shown once, on stdout for scripts
+
+
+def register(app: typer.Typer, db_app: typer.Typer) -> None:
+    for command in (refresh, backfill, schedule, prune, report):
+        app.command()(command)
+    db_app.command("grant-reader")(db_grant_reader)
