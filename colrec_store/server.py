@@ -29,7 +29,9 @@ def embedded_url(pgdata: Path) -> str:
 
 
 def is_running(pgdata: Path) -> bool:
-    from pgserver.utils import PostmasterInfo
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs' XDG_RUNTIME_DIR warning, as in embedded_url
+        from pgserver.utils import PostmasterInfo
 
     if not (pgdata / "postmaster.pid").exists():
         return False
