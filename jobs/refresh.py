@@ -184,16 +184,10 @@ def _rerank(ctx: JobContext, state: _State) -> None:
     p, first = state.plan, state.plan.methods[0]
     if first not in state.recommended:
         raise ColrecError("the rerank step needs the recommend step")
-    changed, carry_from = None, None
-    with ctx.transaction() as session:
-        previous = store.previous_refresh(session, state.dataset, state.as_of, p.key())
-        if previous is not None:
-            carry_from = store.step_run(session, previous[0], "recommend", rerank.METHOD)
-            if carry_from is not None:
-                changed = set(store.users_with_new_interactions(session, _id(state), previous[1], state.as_of))
+    carry_from, changed = _carry_source(ctx, state, "recommend", rerank.METHOD) or (None, None)
     result = rerank.run(ctx, _id(state), state.recommended[first], first, as_of=state.as_of,
-                        candidates=p.rerank_candidates, users=p.rerank_users, model=p.llm_model, changed=changed,
-                        carry_from=carry_from)  # fmt: skip
+                        candidates=p.rerank_candidates, users=p.rerank_users, model=p.llm_model,
+                        changed=changed, carry_from=carry_from)  # fmt: skip
     state.recommended[rerank.METHOD] = result["run_id"]
     state.outputs["rerank"] = {k: result.get(k) for k in ("reranked_users", "users", "llm_calls", "cache_hits")}
 
@@ -202,17 +196,26 @@ def _profile(ctx: JobContext, state: _State) -> None:
     from jobs import profile
 
     p = state.plan
-    carry = None
-    with ctx.transaction() as session:
-        previous = store.previous_refresh(session, state.dataset, state.as_of, p.key())
-        source = store.step_run(session, previous[0], "profile") if previous else None
-        if previous and source is not None:
-            changed = store.users_with_new_interactions(session, _id(state), previous[1], state.as_of)
-            carry = profile.Carry(source, frozenset(changed))
+    source = _carry_source(ctx, state, "profile")
+    carry = profile.Carry(*source) if source else None
     result = profile.run(ctx, state.dataset, limit=p.profile_limit, model=p.llm_model, as_of=state.as_of,
                          neighbours_run=state.neighbours_run, carry=carry)  # fmt: skip
     state.outputs["profile"] = {k: result.get(k) for k in ("users", "items", "carried_users", "carried_items",
                                                            "llm_calls", "cache_hits", "failed")}  # fmt: skip
+
+
+def _carry_source(
+    ctx: JobContext, state: _State, job: str, method: str | None = None
+) -> tuple[int, frozenset[int]] | None:
+    """For incremental LLM work: the step run of the previous published refresh (same plan) to copy
+    from, and the users with interactions since its date; None on a first night."""
+    with ctx.transaction() as session:
+        previous = store.previous_refresh(session, state.dataset, state.as_of, state.plan.key())
+        source = store.step_run(session, previous[0], job, method) if previous else None
+        if previous is None or source is None:
+            return None
+        changed = store.users_with_new_interactions(session, _id(state), previous[1], state.as_of)
+    return source, frozenset(changed)
 
 
 def _score(ctx: JobContext, state: _State) -> None:

@@ -37,7 +37,7 @@ def run(
     users: int | None = None,
     model: str | None = None,
     history_len: int = 10,
-    changed: set[int] | None = None,
+    changed: frozenset[int] | None = None,
     carry_from: int | None = None,
 ) -> dict[str, Any]:
     with ctx.transaction() as session:
