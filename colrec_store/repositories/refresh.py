@@ -7,8 +7,9 @@ import datetime as dt
 
 from sqlalchemy import func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
-from colrec_store.models import Embedding, Interaction, Profile, Recommendation, Run
+from colrec_store.models import Base, Embedding, Interaction, Profile, Recommendation, Run
 
 ABANDONED = "abandoned: its process ended before it finished (killed, or the database went away)"
 
@@ -91,30 +92,26 @@ def step_run(session: Session, parent_run_id: int, job: str, method: str | None 
     return session.execute(query.order_by(Run.id.desc()).limit(1)).scalar_one_or_none()
 
 
-def carry_recommendations(session: Session, *, source_run: int, target_run: int, method: str, users: list[int]) -> int:
-    """Copy a previous run's recommendations of these users (whose inputs did not change)."""
-    columns = ("run_id", "method", "user_id", "rank", "item_id", "dataset_id", "score")
-    chosen = select(
-        literal(target_run), Recommendation.method, Recommendation.user_id, Recommendation.rank,
-        Recommendation.item_id, Recommendation.dataset_id, Recommendation.score,
-    ).where(Recommendation.run_id == source_run, Recommendation.method == method,
-            Recommendation.user_id.in_(users))  # fmt: skip
-    statement = insert(Recommendation).from_select(columns, chosen).returning(Recommendation.user_id)
+def _copy_rows(session: Session, model: type[Base], target_run: int, *where: ColumnElement[bool]) -> int:
+    """Copy the rows of `model` matching `where` under `target_run`; `id` and `created_at`, where a
+    table has them, take their defaults as for any new row."""
+    columns = [c for c in model.__table__.columns if c.name not in ("id", "created_at")]
+    chosen = select(*(literal(target_run) if c.name == "run_id" else c for c in columns)).where(*where)
+    statement = insert(model).from_select([c.name for c in columns], chosen).returning(literal(1))
     return len(session.execute(statement).all())
 
 
+def carry_recommendations(session: Session, *, source_run: int, target_run: int, method: str, users: list[int]) -> int:
+    """Copy a previous run's recommendations of these users (whose inputs did not change)."""
+    R = Recommendation  # noqa: N806
+    return _copy_rows(session, R, target_run, R.run_id == source_run, R.method == method, R.user_id.in_(users))
+
+
 def carry_profiles(session: Session, *, source_run: int, target_run: int, kind: str, ids: list[int]) -> int:
-    columns = ("run_id", "dataset_id", "entity_kind", "entity_id", "text", "failed", "model", "adapter", "prompt_hash")
-    chosen = select(
-        literal(target_run), Profile.dataset_id, Profile.entity_kind, Profile.entity_id, Profile.text,
-        Profile.failed, Profile.model, Profile.adapter, Profile.prompt_hash,
-    ).where(Profile.run_id == source_run, Profile.entity_kind == kind, Profile.entity_id.in_(ids))  # fmt: skip
-    return len(session.execute(insert(Profile).from_select(columns, chosen).returning(Profile.entity_id)).all())
+    P = Profile  # noqa: N806
+    return _copy_rows(session, P, target_run, P.run_id == source_run, P.entity_kind == kind, P.entity_id.in_(ids))
 
 
 def carry_embeddings(session: Session, *, source_run: int, target_run: int, space: str, ids: list[int]) -> int:
-    columns = ("run_id", "space", "entity_id", "dataset_id", "dim", "vector")
-    chosen = select(
-        literal(target_run), Embedding.space, Embedding.entity_id, Embedding.dataset_id, Embedding.dim, Embedding.vector
-    ).where(Embedding.run_id == source_run, Embedding.space == space, Embedding.entity_id.in_(ids))
-    return len(session.execute(insert(Embedding).from_select(columns, chosen).returning(Embedding.entity_id)).all())
+    E = Embedding  # noqa: N806
+    return _copy_rows(session, E, target_run, E.run_id == source_run, E.space == space, E.entity_id.in_(ids))
