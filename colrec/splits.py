@@ -92,11 +92,15 @@ def make_split(interactions: pl.DataFrame, config: SplitConfig) -> Split:
     return split
 
 
+def end_of_day(day: dt.date) -> dt.datetime:
+    """The first instant after `day` (UTC): an as-of date includes its whole day."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+
+
 def until(rows: pl.DataFrame, as_of: dt.date | None) -> pl.DataFrame:
     if as_of is None:
         return rows
-    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    return rows.filter(pl.col("ts") < end)
+    return rows.filter(pl.col("ts") < end_of_day(as_of))
 
 
 def labelled(rows: pl.DataFrame, positive_above: float = 3.0) -> pl.DataFrame:

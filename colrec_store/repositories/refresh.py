@@ -9,6 +9,7 @@ from sqlalchemy import func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from colrec.splits import end_of_day
 from colrec_store.models import Base, Embedding, Interaction, Profile, Recommendation, Run
 
 ABANDONED = "abandoned: its process ended before it finished (killed, or the database went away)"
@@ -73,8 +74,7 @@ def publish_steps(session: Session, parent_run_id: int) -> int:
 
 def users_with_new_interactions(session: Session, dataset_id: int, after: dt.date, until: dt.date) -> list[int]:
     """Users with an interaction in (after, until], by event time (the window a refresh sees)."""
-    start = dt.datetime.combine(after + dt.timedelta(days=1), dt.time(), dt.UTC)
-    end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), dt.UTC)
+    start, end = end_of_day(after), end_of_day(until)
     return list(
         session.execute(
             select(Interaction.user_id)
