@@ -15,7 +15,7 @@ from typing import Any
 
 from colrec.downloads import ML_100K, fetch, has_files
 from colrec.errors import ColrecError
-from colrec.llm.catalog import CATALOG, is_prepared, prepare
+from colrec.llm.catalog import CATALOG, prepare
 from colrec_store.repositories.downstream import LATEST_FOR_USERS, latest_for_users, some_users
 from jobs import datasets, db, ingest, refresh
 from jobs.context import JobContext
@@ -50,7 +50,7 @@ def run(ctx: JobContext, data: Path | None = None, *, rerank_users: int = DEMO_R
     ingest.run(ctx, [folder], dataset=DATASET, fmt="movielens-100k")
     stats = datasets.run(ctx, DATASET)[0]
     llm = ctx.settings.llm_model
-    if llm in CATALOG and not is_prepared(ctx.settings.models_path, llm):  # else a model folder
+    if llm in CATALOG:  # else a model folder; prepare does nothing when it is ready
         prepare(ctx.settings.models_path, llm)
     as_of = dt.datetime.fromisoformat(str(stats["last_ts"])).date()
     plan = refresh.RefreshPlan(methods=("mf",), rerank_users=rerank_users)
