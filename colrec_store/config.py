@@ -33,6 +33,15 @@ class Settings(BaseSettings):
     llm_backend: str = Field(default="vllm", description="vllm (production) or transformers.")
     llm_model: str = Field(default="smollm2-135m-instruct", description="Catalogue name or a model folder.")
     llm_dtype: str = Field(default="float32", description="float32, bfloat16 or float16.")
+    retriever_model: str = Field(
+        default="all-minilm-l6-v2",
+        description="SCORE's CAR base encoder: catalogue name or folder (production: all-mpnet-base-v2).",
+    )
+    reranker_model: str = Field(
+        default="all-minilm-l6-v2",
+        description="SCORE's SARE base: a cross-encoder, or an encoder that gets a new head (production: "
+        "bge-reranker-large).",
+    )
     vllm_memory_share: float = Field(default=0.3, description="vLLM gpu_memory_utilization (on CPU: share of RAM).")
 
     @field_validator("database_url")

@@ -171,6 +171,19 @@ class Rationale(_Generated, Base):
     failed: Mapped[bool] = mapped_column(Boolean, server_default="false")
 
 
+class Assessment(_Generated, Base):
+    """SCORE's self-assessment (P^r): what the LLM says would help judge this user on this item."""
+
+    __tablename__ = "assessments"
+    __table_args__ = (UniqueConstraint("run_id", "user_id", "item_id"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+
+
 class Evidence(Base):
     __tablename__ = "evidence"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -251,7 +251,12 @@ def score(
     typer_ctx: typer.Context,
     dataset: DatasetOpt,
     split: SplitOpt,
-    method: Annotated[str, typer.Option("--method", help="llm: the history-only Yes/No prompt.")] = "llm",
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method", help="llm: the history-only prompt; score: SCORE's prompt with `retrieve`'s evidence."
+        ),
+    ] = "llm",
     parts: Annotated[
         str, typer.Option(help="Split parts to score, comma-separated (valid adds F1's threshold).")
     ] = "test",
@@ -259,6 +264,9 @@ def score(
         str | None, typer.Option(help="Catalogue name or model folder (default: COLREC_LLM_MODEL).")
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Score a seeded sample of this many pairs.")] = None,
+    evidence_run: Annotated[
+        int | None, typer.Option(help="--method score: the evidence run (default: newest published on the split).")
+    ] = None,
     as_of: AsOfOpt = None,
     seed: SeedOpt = 0,
     as_json: JsonOpt = False,
@@ -267,8 +275,40 @@ def score(
     from jobs import score as job
 
     result = job.run(job_context(typer_ctx), dataset, split, method=method, parts=tuple(parts.split(",")), model=model,
-                     limit=limit, as_of=as_date(as_of), seed=seed)  # fmt: skip
+                     limit=limit, as_of=as_date(as_of), seed=seed, evidence_run=evidence_run)  # fmt: skip
     show(result, as_json, f"{dataset}: {method} scores on {split}")
+
+
+@app.command()
+def retrieve(
+    typer_ctx: typer.Context,
+    dataset: DatasetOpt,
+    split: SplitOpt,
+    method: Annotated[str, typer.Option("--method", help="score: SCORE's CAR + self-assessment + SARE.")] = "score",
+    parts: Annotated[str, typer.Option(help="Split parts whose pairs get evidence, comma-separated.")] = "test",
+    limit: Annotated[int | None, typer.Option(help="A seeded sample of this many pairs (as `score --limit`).")] = None,
+    model: Annotated[str | None, typer.Option(help="LLM for the self-assessment (default: COLREC_LLM_MODEL).")] = None,
+    cf_model: Annotated[str, typer.Option(help="Collaborative model whose user neighbours train CAR.")] = "sasrec",
+    ke: Annotated[int, typer.Option(help="Candidates CAR retrieves per user.")] = 10,
+    ks: Annotated[int, typer.Option(help="Collaborators SARE selects per pair.")] = 2,
+    assess_users: Annotated[int, typer.Option(help="Users the LLM self-assesses to train SARE.")] = 200,
+    epochs: Annotated[int, typer.Option(help="Training epochs of CAR and of SARE.")] = 1,
+    as_of: AsOfOpt = None,
+    seed: SeedOpt = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Collaborative evidence per pair (SCORE: CAR retrieval, LLM self-assessment, SARE rerank) into `evidence`."""
+    from colrec.retrieval.car import CarConfig
+    from colrec.retrieval.sare import SareConfig
+    from jobs import retrieve as job
+
+    config = job.RetrieveConfig(
+        ke=ke, ks=ks, assess_users=assess_users, cf_model=cf_model,
+        car=CarConfig(epochs=epochs, seed=seed), sare=SareConfig(epochs=epochs, seed=seed),
+    )  # fmt: skip
+    result = job.run(job_context(typer_ctx), dataset, split, method=method, parts=tuple(parts.split(",")), limit=limit,
+                     as_of=as_date(as_of), seed=seed, model=model, config=config)  # fmt: skip
+    show(result, as_json, f"{dataset}: {method} evidence on {split}")
 
 
 @app.command()

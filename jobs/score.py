@@ -1,5 +1,8 @@
-"""`colrec-jobs score --method llm`: Yes/No scores of a split's pairs from the history-only prompt
-(TALLRec style: the user's liked and disliked titles before the event), into `predictions`.
+"""`colrec-jobs score`: Yes/No scores of a split's pairs into `predictions`.
+
+- `llm`: the history-only prompt (TALLRec style: the user's liked and disliked titles before the event).
+- `score`: SCORE's prompt P^s with the collaborators that `retrieve --method score` selected for
+  the pair (P^b, the user's own likes only, where none were selected).
 
 Every prompt goes through the LLM cache; the run records llm_calls and cache_hits.
 """
@@ -14,27 +17,37 @@ import polars as pl
 
 from colrec import metrics
 from colrec.errors import ColrecError
-from colrec.llm.prompts import History, tallrec_yes_no
+from colrec.llm.engine import Messages
+from colrec.llm.prompts import score_basic, score_collaborative, tallrec_yes_no
+from colrec_store.repositories.evidence import latest_evidence_run, selected_evidence
 from colrec_store.repositories.outputs import write_predictions
 from jobs.context import JobContext
 from jobs.llm_work import CachedLLM
+from jobs.pairs import histories_before, pair_targets
 from jobs.windows import Window, load_window, split_params
 
-METHODS = ("llm",)
+METHODS = ("llm", "score")
 
 
 def run(ctx: JobContext, dataset: str, split: str, *, method: str = "llm", parts: tuple[str, ...] = ("test",),
         model: str | None = None, limit: int | None = None, as_of: dt.date | None = None, seed: int = 0,
-        history_len: int = 10) -> dict[str, Any]:  # fmt: skip
+        history_len: int = 10, evidence_run: int | None = None) -> dict[str, Any]:  # fmt: skip
     if method not in METHODS:
         raise ColrecError(f"unknown scoring method {method!r}; known: {', '.join(METHODS)}")
     window = load_window(ctx, dataset, split, as_of, seed)
-    targets = _targets(window, parts, limit, seed)
+    targets = pair_targets(window, parts, limit, seed)
+    params = {"method": method, **split_params(split, as_of, seed), "parts": list(parts), "limit": limit,
+              "history_len": history_len}  # fmt: skip
+    if method == "score":
+        messages, params["evidence_run"], params["with_evidence"] = _score_prompts(
+            ctx, window, targets, split, history_len, evidence_run
+        )
+    else:
+        messages = [tallrec_yes_no(h, t) for h, t in histories_before(window, targets, history_len)]
     llm = CachedLLM(ctx, model)
-    prompts = [llm.render(tallrec_yes_no(h, t)) for h, t in _history_prompts(window, targets, history_len)]
-    params = {"method": method, **split_params(split, as_of, seed), "parts": list(parts), "model": llm.model_name,
-              "limit": limit, "history_len": history_len}  # fmt: skip
+    params["model"] = llm.model_name
     try:
+        prompts = [llm.render(m) for m in messages]
         with ctx.run("score", dataset_id=window.dataset_id, params=params, as_of=as_of) as record:
             with record.timed("llm"):
                 scores = llm.score_yes_no(prompts, record)
@@ -50,32 +63,23 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "llm", parts
     return {"run_id": record.id, **record.metrics}
 
 
-def _targets(window: Window, parts: tuple[str, ...], limit: int | None, seed: int) -> pl.DataFrame:
-    rows = window.split.rows.filter(pl.col("part").is_in(list(parts)))
-    rows = rows.unique(["user_id", "item_id"], keep="last", maintain_order=True)  # one score per pair
-    if limit is not None and rows.height > limit:
-        rows = rows.sample(limit, seed=seed).sort("ts", "interaction_id")
-    if rows.height == 0:
-        raise ColrecError(f"no pairs to score in parts {', '.join(parts)}")
-    return rows
-
-
-def _history_prompts(window: Window, targets: pl.DataFrame, history_len: int) -> list[tuple[History, str]]:
-    """For each pair: the user's last liked and disliked titles strictly before the event."""
-    events = window.split.rows.sort("ts", "interaction_id")
-    by_user = {
-        user: (frame["ts"].to_numpy(), frame["item_id"].to_numpy(), frame["label"].to_numpy())
-        for (user,), frame in events.group_by("user_id")
-    }
-    out = []
-    for user, item, ts in zip(targets["user_id"], targets["item_id"], targets["ts"].to_numpy(), strict=True):
-        times, items, labels = by_user[user]
-        before = np.searchsorted(times, ts, side="left")
-        past_items, past_labels = items[:before], labels[:before]
-        liked = [window.titles[int(i)] for i in past_items[past_labels == 1][-history_len:]]
-        disliked = [window.titles[int(i)] for i in past_items[past_labels == 0][-history_len:]]
-        out.append((History(liked, disliked), window.titles[int(item)]))
-    return out
+def _score_prompts(ctx: JobContext, window: Window, targets: pl.DataFrame, split: str, history_len: int,
+                   evidence_run: int | None) -> tuple[list[Messages], int, int]:  # fmt: skip
+    """P^s per pair from the evidence run's selected collaborators; P^b where it selected none."""
+    with ctx.transaction() as session:
+        found = latest_evidence_run(session, window.dataset_id, "score", split, evidence_run)
+        selected = selected_evidence(session, found.id, "score")
+    out, with_evidence = [], 0
+    pairs = zip(targets["user_id"], targets["item_id"], histories_before(window, targets, history_len), strict=True)
+    for user, item, (history, target) in pairs:
+        others = selected.get((int(user), int(item)))
+        if others:
+            with_evidence += 1
+            titles = [[window.titles.get(i, "") for i in items] for items in others]
+            out.append(score_collaborative(history.liked, titles, target))
+        else:
+            out.append(score_basic(history.liked, target))
+    return out, found.id, with_evidence
 
 
 def _round(value: float) -> float | None:

@@ -103,3 +103,17 @@ def ctx(settings: Settings) -> Iterator[JobContext]:
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.tiny_encoder import build_tiny_encoder
+
+    return build_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder") / "enc")
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder(tiny_encoder: Path) -> object:
+    from colrec.retrieval.sare import load_reranker
+
+    return load_reranker(tiny_encoder)

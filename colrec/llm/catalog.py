@@ -51,6 +51,9 @@ CATALOG = {
             "sentence-transformers/all-mpnet-base-v2",
             "production encoder (SCORE CAR)",
         ),
+        ModelSpec(
+            "bge-reranker-large", "reranker", "hub", "BAAI/bge-reranker-large", "production reranker (SCORE SARE)"
+        ),
     )
 }
 
@@ -144,6 +147,8 @@ def _from_hub(model: ModelSpec, target: Path) -> None:
 
 def encoder_path(models_dir: Path, name: str) -> Path:
     """A sentence encoder's folder: prepared under models_dir, or read in place from its package."""
+    if Path(name).is_dir():
+        return Path(name)
     model = spec(name)
     if is_prepared(models_dir, name) or model.source != "package":
         return resolve(models_dir, name)

@@ -55,6 +55,13 @@ def ensure_index(session: Session, space: Space) -> str:
     ).scalar_one()
 
 
+def space_dim(session: Session, run_id: int, space: str) -> int | None:
+    """The dimension of a run's vectors in a space; None when it has none."""
+    return session.execute(
+        text("select dim from embeddings where run_id = :r and space = :s limit 1"), {"r": run_id, "s": space}
+    ).scalar_one_or_none()
+
+
 def read_embeddings(session: Session, space: Space) -> tuple[np.ndarray, np.ndarray]:
     raw = session.connection().connection.driver_connection
     register_vector(raw)

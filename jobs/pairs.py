@@ -1,0 +1,39 @@
+"""The (user, item) pairs an LLM job scores and each pair's history strictly before its event:
+shared by `score` and `retrieve` so that both see the same sample of the same split."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from colrec.errors import ColrecError
+from colrec.llm.prompts import History
+from jobs.windows import Window
+
+
+def pair_targets(window: Window, parts: tuple[str, ...], limit: int | None, seed: int) -> pl.DataFrame:
+    rows = window.split.rows.filter(pl.col("part").is_in(list(parts)))
+    rows = rows.unique(["user_id", "item_id"], keep="last", maintain_order=True)  # one score per pair
+    if limit is not None and rows.height > limit:
+        rows = rows.sample(limit, seed=seed).sort("ts", "interaction_id")
+    if rows.height == 0:
+        raise ColrecError(f"no pairs to score in parts {', '.join(parts)}")
+    return rows
+
+
+def histories_before(window: Window, targets: pl.DataFrame, history_len: int) -> list[tuple[History, str]]:
+    """For each pair: the user's last liked and disliked titles strictly before the event, and the target title."""
+    events = window.split.rows.sort("ts", "interaction_id")
+    by_user = {
+        user: (frame["ts"].to_numpy(), frame["item_id"].to_numpy(), frame["label"].to_numpy())
+        for (user,), frame in events.group_by("user_id")
+    }
+    out = []
+    for user, item, ts in zip(targets["user_id"], targets["item_id"], targets["ts"].to_numpy(), strict=True):
+        times, items, labels = by_user[user]
+        before = np.searchsorted(times, ts, side="left")
+        past_items, past_labels = items[:before], labels[:before]
+        liked = [window.titles[int(i)] for i in past_items[past_labels == 1][-history_len:]]
+        disliked = [window.titles[int(i)] for i in past_items[past_labels == 0][-history_len:]]
+        out.append((History(liked, disliked), window.titles[int(item)]))
+    return out

@@ -1,0 +1,83 @@
+"""`retrieve --method score` then `score --method score` end to end on a small slice with tiny
+models: evidence rows, determinism under a seed, the reader view, and the SCORE prompt's scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from colrec.errors import ColrecError
+from colrec.retrieval.car import CarConfig
+from colrec.retrieval.sare import SareConfig
+from colrec_store.config import Settings
+from jobs import evaluate, ingest, retrieve, score, train
+from jobs.context import JobContext
+from tests.helpers import CSV_MAPPING, community_events, rows
+
+CONFIG = retrieve.RetrieveConfig(
+    ke=6, ks=2, assess_users=8, car=CarConfig(kc=3, max_seq_length=64), sare=SareConfig(threshold=3, negatives=2)
+)
+EVIDENCE = (
+    "select stage, user_id, coalesce(item_id, 0) as item_id, rank, entity_id, round(score::numeric, 5) as score "
+    "from evidence where run_id = :r order by 1, 2, 3, 4"
+)
+
+
+@pytest.fixture
+def score_ctx(settings: Settings, tiny_model: Path, tiny_encoder: Path) -> JobContext:
+    return JobContext(settings.model_copy(update={
+        "llm_backend": "transformers", "llm_model": str(tiny_model),
+        "retriever_model": str(tiny_encoder), "reranker_model": str(tiny_encoder),
+    }))  # fmt: skip
+
+
+def _dataset(ctx: JobContext, tmp_path: Path) -> None:
+    ingest.run(ctx, [community_events(tmp_path / "e.csv", users=40, per_user=20)], dataset="d", fmt="csv",
+               mapping=CSV_MAPPING)  # fmt: skip
+    train.run(ctx, "d", "sasrec", "random", epochs=2)
+
+
+def test_evidence_then_score(score_ctx: JobContext, tmp_path: Path) -> None:
+    _dataset(score_ctx, tmp_path)
+    first = retrieve.run(score_ctx, "d", "random", limit=30, config=CONFIG)
+    assert first["pairs"] == 30 and first["assessed_users"] == 8 and first["llm_calls"] == 8
+    assert first["car_loss_after"] < first["car_loss_before"]
+    stored = rows(score_ctx, "select status, params from runs where id = :r", r=first["run_id"])[0]
+    assert stored["status"] == "published" and stored["params"]["method"] == "score"
+
+    evidence = rows(score_ctx, EVIDENCE, r=first["run_id"])
+    retrieved = [e for e in evidence if e["stage"] == "retrieved"]
+    selected = [e for e in evidence if e["stage"] == "selected"]
+    assert retrieved and selected and len(evidence) == first["evidence_rows"]
+    assert all(e["entity_id"] != e["user_id"] for e in evidence)  # nobody is their own collaborator
+    per_pair: dict[tuple[int, int], list[int]] = {}
+    for e in selected:
+        per_pair.setdefault((e["user_id"], e["item_id"]), []).append(e["entity_id"])
+    candidates = {(e["user_id"], e["entity_id"]) for e in retrieved}
+    assert all(len(v) == 2 and all((u, c) in candidates for c in v) for (u, _), v in per_pair.items())
+    assert max(e["rank"] for e in retrieved) == 6
+    kinds = {r["kind"]: r["config"] for r in rows(score_ctx, "select kind, config from models where run_id = :r",
+                                                    r=first["run_id"])}  # fmt: skip
+    assert set(kinds) == {"car", "sare"} and kinds["sare"]["temperature"] == 0.02
+    assert rows(score_ctx, "select count(*) as n from assessments where run_id = :r", r=first["run_id"])[0]["n"] == 8
+    view = rows(score_ctx, "select count(*) as n from latest_evidence where dataset = 'd' and method = 'score'")
+    assert view[0]["n"] == len(evidence)
+
+    again = retrieve.run(score_ctx, "d", "random", limit=30, config=CONFIG)
+    assert again["llm_calls"] == 0  # the assessments come from the cache
+    assert rows(score_ctx, EVIDENCE, r=again["run_id"]) == evidence  # same seed, same evidence
+
+    scored = score.run(score_ctx, "d", "random", method="score", limit=30)
+    params = rows(score_ctx, "select params from runs where id = :r", r=scored["run_id"])[0]["params"]
+    assert params["evidence_run"] == again["run_id"] and params["with_evidence"] == len(per_pair)
+    assert scored["pairs"] == 30 and scored["llm_calls"] == 30
+    assert evaluate.run(score_ctx, "d", "score", "random")["test_pairs"] == 30
+
+
+def test_score_method_needs_evidence(score_ctx: JobContext, tmp_path: Path) -> None:
+    _dataset(score_ctx, tmp_path)
+    with pytest.raises(ColrecError, match="retrieve --method score"):
+        score.run(score_ctx, "d", "random", method="score", limit=5)
+    with pytest.raises(ColrecError, match="unknown retrieval method"):
+        retrieve.run(score_ctx, "d", "random", method="coral")
