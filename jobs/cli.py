@@ -267,6 +267,9 @@ def score(
     evidence_run: Annotated[
         int | None, typer.Option(help="--method score: the evidence run (default: newest published on the split).")
     ] = None,
+    adapter_run: Annotated[
+        int | None, typer.Option(help="Serve the LoRA adapter of this finetune run (method stored as METHOD-lora).")
+    ] = None,
     as_of: AsOfOpt = None,
     seed: SeedOpt = 0,
     as_json: JsonOpt = False,
@@ -275,8 +278,40 @@ def score(
     from jobs import score as job
 
     result = job.run(job_context(typer_ctx), dataset, split, method=method, parts=tuple(parts.split(",")), model=model,
-                     limit=limit, as_of=as_date(as_of), seed=seed, evidence_run=evidence_run)  # fmt: skip
+                     limit=limit, as_of=as_date(as_of), seed=seed, evidence_run=evidence_run,
+                     adapter_run=adapter_run)  # fmt: skip
     show(result, as_json, f"{dataset}: {method} scores on {split}")
+
+
+@app.command()
+def finetune(
+    typer_ctx: typer.Context,
+    dataset: DatasetOpt,
+    split: SplitOpt,
+    recipe: Annotated[str, typer.Option(help="yesno (SCORE/TALLRec LoRA SFT); reclm and twice are planned.")] = "yesno",
+    base_model: Annotated[
+        str | None, typer.Option(help="Catalogue name or folder (default: COLREC_LLM_MODEL).")
+    ] = None,
+    prompt: Annotated[
+        str, typer.Option(help="llm: history-only prompt; score: SCORE's P^s (needs train evidence).")
+    ] = "llm",
+    limit: Annotated[int | None, typer.Option(help="Train on a seeded sample of this many training pairs.")] = None,
+    epochs: Annotated[int, typer.Option(help="Passes over the training pairs.")] = 1,
+    max_steps: Annotated[int, typer.Option(help="Stop after this many steps (-1: all epochs).")] = -1,
+    batch_size: Annotated[int, typer.Option(help="Pairs per step.")] = 8,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-4,
+    as_of: AsOfOpt = None,
+    seed: SeedOpt = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train a LoRA adapter (peft + trl) on a split's training pairs; rerun to resume from its last checkpoint."""
+    from colrec.finetune.yesno import YesNoConfig
+    from jobs import finetune as job
+
+    config = YesNoConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed)
+    result = job.run(job_context(typer_ctx), dataset, split, recipe=recipe, base_model=base_model, prompt=prompt,
+                     limit=limit, as_of=as_date(as_of), seed=seed, config=config)  # fmt: skip
+    show(result, as_json, f"{dataset}: {recipe} adapter on {split}")
 
 
 @app.command()

@@ -34,7 +34,7 @@ def run(
     k: int = 20,
     model_run: int | None = None,
 ) -> dict[str, Any]:
-    from jobs.score import METHODS
+    from jobs.score import SCORED as METHODS
 
     if method not in models() and method not in METHODS:
         raise ColrecError(f"unknown method {method!r}; known: {', '.join([*models(), *METHODS])}")

@@ -21,9 +21,12 @@ def pair_targets(window: Window, parts: tuple[str, ...], limit: int | None, seed
     return rows
 
 
-def histories_before(window: Window, targets: pl.DataFrame, history_len: int) -> list[tuple[History, str]]:
-    """For each pair: the user's last liked and disliked titles strictly before the event, and the target title."""
-    events = window.split.rows.sort("ts", "interaction_id")
+def histories_before(window: Window, targets: pl.DataFrame, history_len: int,
+                     parts: tuple[str, ...] | None = None) -> list[tuple[History, str]]:  # fmt: skip
+    """For each pair: the user's last liked and disliked titles strictly before the event (from the
+    given split parts only, e.g. train for training data), and the target title."""
+    events = window.split.rows if parts is None else window.split.rows.filter(pl.col("part").is_in(list(parts)))
+    events = events.sort("ts", "interaction_id")
     by_user = {
         user: (frame["ts"].to_numpy(), frame["item_id"].to_numpy(), frame["label"].to_numpy())
         for (user,), frame in events.group_by("user_id")

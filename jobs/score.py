@@ -10,6 +10,7 @@ Every prompt goes through the LLM cache; the run records llm_calls and cache_hit
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import numpy as np
@@ -26,12 +27,17 @@ from jobs.llm_work import CachedLLM
 from jobs.pairs import histories_before, pair_targets
 from jobs.windows import Window, load_window, split_params
 
+log = logging.getLogger(__name__)
 METHODS = ("llm", "score")
+SCORED = (*METHODS, *(f"{m}-lora" for m in METHODS))  # what predictions hold
 
 
 def run(ctx: JobContext, dataset: str, split: str, *, method: str = "llm", parts: tuple[str, ...] = ("test",),
         model: str | None = None, limit: int | None = None, as_of: dt.date | None = None, seed: int = 0,
-        history_len: int = 10, evidence_run: int | None = None) -> dict[str, Any]:  # fmt: skip
+        history_len: int = 10, evidence_run: int | None = None,
+        adapter_run: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """With `adapter_run` (a finetune run) the LoRA adapter is served and the method is stored as
+    `<method>-lora`, so tuned and untuned scores sit side by side."""
     if method not in METHODS:
         raise ColrecError(f"unknown scoring method {method!r}; known: {', '.join(METHODS)}")
     window = load_window(ctx, dataset, split, as_of, seed)
@@ -39,13 +45,19 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "llm", parts
     params = {"method": method, **split_params(split, as_of, seed), "parts": list(parts), "limit": limit,
               "history_len": history_len}  # fmt: skip
     if method == "score":
-        messages, params["evidence_run"], params["with_evidence"] = _score_prompts(
-            ctx, window, targets, split, history_len, evidence_run
+        messages, params["evidence_run"], params["with_evidence"] = score_prompts(
+            ctx, window, targets, split, history_len, evidence_run, params
         )
     else:
         messages = [tallrec_yes_no(h, t) for h, t in histories_before(window, targets, history_len)]
     llm = CachedLLM(ctx, model)
     params["model"] = llm.model_name
+    if adapter_run is not None:
+        from jobs.finetune import adapter_for
+
+        llm.adapter = adapter_for(ctx, window.dataset_id, adapter_run, llm.model_name)
+        method = params["method"] = f"{method}-lora"
+        params["adapter_run"] = adapter_run
     try:
         prompts = [llm.render(m) for m in messages]
         with ctx.run("score", dataset_id=window.dataset_id, params=params, as_of=as_of) as record:
@@ -63,14 +75,20 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "llm", parts
     return {"run_id": record.id, **record.metrics}
 
 
-def _score_prompts(ctx: JobContext, window: Window, targets: pl.DataFrame, split: str, history_len: int,
-                   evidence_run: int | None) -> tuple[list[Messages], int, int]:  # fmt: skip
+def score_prompts(ctx: JobContext, window: Window, targets: pl.DataFrame, split: str, history_len: int,
+                  evidence_run: int | None, params: dict[str, Any],
+                  history_parts: tuple[str, ...] | None = None) -> tuple[list[Messages], int, int]:  # fmt: skip
     """P^s per pair from the evidence run's selected collaborators; P^b where it selected none."""
     with ctx.transaction() as session:
         found = latest_evidence_run(session, window.dataset_id, "score", split, evidence_run)
         selected = selected_evidence(session, found.id, "score")
+    differs = [k for k in ("parts", "limit", "seed", "as_of") if found.params.get(k) != params.get(k)]
+    if differs:  # its pairs are another sample: most pairs here would get P^b
+        log.warning("evidence run %d was made with other %s: pairs it did not cover get no evidence",
+                    found.id, ", ".join(differs))  # fmt: skip
     out, with_evidence = [], 0
-    pairs = zip(targets["user_id"], targets["item_id"], histories_before(window, targets, history_len), strict=True)
+    histories = histories_before(window, targets, history_len, history_parts)
+    pairs = zip(targets["user_id"], targets["item_id"], histories, strict=True)
     for user, item, (history, target) in pairs:
         others = selected.get((int(user), int(item)))
         if others:

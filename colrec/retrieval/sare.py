@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from colrec.retrieval import training
+from colrec import training
 from colrec.retrieval.losses import SelfAssessedInfoNCE
 
 

@@ -1,4 +1,4 @@
-"""What CAR's and SARE's trainers share: their arguments, and their progress on the logger
+"""What the trainers (CAR, SARE, fine-tuning recipes) share: arguments, and their progress on the logger
 (transformers' trainer would print loss dicts on stdout, where `--json` output goes)."""
 
 from __future__ import annotations
