@@ -32,7 +32,7 @@ def arguments(out: Path, epochs: int, batch_size: int, lr: float, seed: int) -> 
 
 
 def quiet_loading() -> None:
-    """"Loading weights" bars are noise in cron logs."""
+    """ "Loading weights" bars are noise in cron logs."""
     import sys
 
     from transformers.utils import logging as hf_logging
