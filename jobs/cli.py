@@ -288,7 +288,9 @@ def finetune(
     typer_ctx: typer.Context,
     dataset: DatasetOpt,
     split: SplitOpt,
-    recipe: Annotated[str, typer.Option(help="yesno (SCORE/TALLRec LoRA SFT); reclm and twice are planned.")] = "yesno",
+    recipe: Annotated[
+        str, typer.Option(help="yesno (SCORE/TALLRec LoRA SFT) or twice (multi-task SFT + GRPO); reclm is planned.")
+    ] = "yesno",
     base_model: Annotated[
         str | None, typer.Option(help="Catalogue name or folder (default: COLREC_LLM_MODEL).")
     ] = None,
@@ -300,15 +302,19 @@ def finetune(
     max_steps: Annotated[int, typer.Option(help="Stop after this many steps (-1: all epochs).")] = -1,
     batch_size: Annotated[int, typer.Option(help="Pairs per step.")] = 8,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-4,
+    grpo_steps: Annotated[int, typer.Option(help="twice: GRPO steps after the SFT.")] = 50,
     as_of: AsOfOpt = None,
     seed: SeedOpt = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a LoRA adapter (peft + trl) on a split's training pairs; rerun to resume from its last checkpoint."""
-    from colrec.finetune.yesno import YesNoConfig
+    from colrec.finetune.grpo import GrpoSettings
+    from colrec.finetune.sft import SftSettings
+    from colrec.finetune.twice import TwiceConfig
     from jobs import finetune as job
 
-    config = YesNoConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed)
+    sft = SftSettings(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed)
+    config = sft if recipe != "twice" else TwiceConfig(sft=sft, grpo=GrpoSettings(max_steps=grpo_steps, seed=seed))
     result = job.run(job_context(typer_ctx), dataset, split, recipe=recipe, base_model=base_model, prompt=prompt,
                      limit=limit, as_of=as_date(as_of), seed=seed, config=config)  # fmt: skip
     show(result, as_json, f"{dataset}: {recipe} adapter on {split}")

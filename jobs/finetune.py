@@ -1,12 +1,15 @@
-"""`colrec-jobs finetune --recipe yesno`: a LoRA adapter trained on a split's training pairs.
+"""`colrec-jobs finetune --recipe R`: LoRA adapters trained with trl on a split's training data.
 
-Training data comes from the train part only: the pairs, and each pair's history strictly before
-it from train events, so nothing at or after the split's cut (or the as-of date) leaks in. The
-adapter goes under the model dir, with a `models` row (kind `lora-adapter`) holding the recipe's
-config, the base model, the data window and the losses; `score --adapter RUN` serves it.
+- `yesno` (SCORE/TALLRec): SFT on Yes/No answers to the history-only or SCORE prompt.
+- `twice` (TWiCE-Rec): multi-task SFT, then GRPO with the collaborative-guided + format reward,
+  where the collaborative model is the split's newest published SASRec.
 
-Checkpoints live under a folder keyed by what is trained (dataset, split, base, recipe config), so
-a run that died resumes from its newest checkpoint when started again with the same options.
+Training data comes from the train part only (jobs/recipe_data.py), so nothing at or after the
+split's cut (or the as-of date) leaks in. The adapter goes under the model dir, with a `models` row
+(kind `lora-adapter`) holding the recipe's config, the base model, the data window and the losses;
+`score --adapter-run RUN` serves it. Checkpoints live under a folder keyed by what is trained
+(dataset, split, base, recipe config), so a run that died resumes from its newest checkpoint when it
+is started again with the same options.
 """
 
 from __future__ import annotations
@@ -16,69 +19,113 @@ import json
 from pathlib import Path
 from typing import Any
 
-import polars as pl
+import numpy as np
 
+from colrec.cf.base import Recommender
 from colrec.errors import ColrecError
-from colrec.finetune.yesno import YesNoConfig, train_yesno
+from colrec.finetune import grpo, twice
+from colrec.finetune.sft import SftSettings, train_sft
+from colrec.finetune.yesno import train_yesno
 from colrec.llm.catalog import resolve
-from colrec.llm.engine import Messages, sha256
-from colrec.llm.prompts import tallrec_yes_no
+from colrec.llm.engine import sha256
 from colrec_store.repositories.models import latest_model, record_model
-from jobs.context import JobContext
-from jobs.pairs import histories_before, pair_targets
-from jobs.score import score_prompts
+from jobs.context import JobContext, RunRecord
+from jobs.pairs import pair_targets
+from jobs.recipe_data import twice_data, yesno_prompts
 from jobs.windows import Window, load_window, split_params
 
-RECIPES = ("yesno",)
-PLANNED = ("reclm", "twice")
+RECIPES = ("yesno", "twice")
+PLANNED = ("reclm",)
 PROMPTS = ("llm", "score")
 
 
 def run(ctx: JobContext, dataset: str, split: str, *, recipe: str = "yesno", base_model: str | None = None,
         prompt: str = "llm", limit: int | None = None, as_of: dt.date | None = None, seed: int = 0,
         history_len: int = 10, evidence_run: int | None = None,
-        config: YesNoConfig = YesNoConfig()) -> dict[str, Any]:  # fmt: skip
+        config: SftSettings | twice.TwiceConfig | None = None) -> dict[str, Any]:  # fmt: skip
     if recipe in PLANNED:
         raise ColrecError(f"recipe {recipe!r} is not built yet; built: {', '.join(RECIPES)}")
     if recipe not in RECIPES:
         raise ColrecError(f"unknown recipe {recipe!r}; known: {', '.join(RECIPES)}")
     if prompt not in PROMPTS:
         raise ColrecError(f"unknown prompt {prompt!r}; known: {', '.join(PROMPTS)}")
+    config = config or (SftSettings() if recipe == "yesno" else twice.TwiceConfig())
     base_name = base_model or ctx.settings.llm_model
     base = resolve(ctx.settings.models_path, base_name)
     window = load_window(ctx, dataset, split, as_of, seed)
-    pairs = pair_targets(window, ("train",), limit, seed)
-    params: dict[str, Any] = {"recipe": recipe, "method": f"{recipe}-{prompt}", "base_model": base_name,
-                              "prompt": prompt, **split_params(split, as_of, seed), "limit": limit,
-                              "history_len": history_len, "config": config.as_dict()}  # fmt: skip
-    messages = training_prompts(ctx, window, pairs, split, history_len, evidence_run, params)
-    params["window"] = _window(pairs)
-    examples = list(zip(messages, pairs["label"].to_list(), strict=True))
-    checkpoints = ctx.settings.models_path / "finetune" / _key(dataset, params) / "checkpoints"
+    params: dict[str, Any] = {"recipe": recipe, "base_model": base_name, **split_params(split, as_of, seed),
+                              "limit": limit, "history_len": history_len, "config": config.as_dict()}  # fmt: skip
+    if recipe == "yesno":
+        params["prompt"] = prompt
+        train = _yesno(ctx, window, base, split, limit, seed, history_len, evidence_run, params, config)
+    else:
+        train = _twice(ctx, window, base, split, limit, seed, history_len, params, config)
+    checkpoints = ctx.settings.models_path / "finetune" / _key(dataset, params)
     with ctx.run("finetune", dataset_id=window.dataset_id, params=params, as_of=as_of) as record:
         adapter = ctx.settings.models_path / "runs" / str(record.id) / "adapter"
-        with record.timed("train"):
-            record.metrics.update(train_yesno(base, examples, config, adapter, checkpoints))
+        train(record, adapter, checkpoints)
         with ctx.transaction() as session:
             record_model(session, run_id=record.id, dataset_id=window.dataset_id, kind="lora-adapter",
-                         name=f"{recipe}-{prompt}-{dataset}", path=str(adapter), config=params,
+                         name=f"{recipe}-{dataset}", path=str(adapter), config=params,
                          metrics=dict(record.metrics))  # fmt: skip
             record.finish(session, "published")
     return {"run_id": record.id, "adapter": str(adapter), **record.metrics}
 
 
-def training_prompts(ctx: JobContext, window: Window, pairs: pl.DataFrame, split: str, history_len: int,
-             evidence_run: int | None, params: dict[str, Any]) -> list[Messages]:  # fmt: skip
-    if params["prompt"] == "score":
-        messages, params["evidence_run"], params["with_evidence"] = score_prompts(
-            ctx, window, pairs, split, history_len, evidence_run, {**params, "parts": ["train"]}, ("train",)
-        )
-        return messages
-    return [tallrec_yes_no(h, t) for h, t in histories_before(window, pairs, history_len, ("train",))]
+def _yesno(ctx: JobContext, window: Window, base: Path, split: str, limit: int | None, seed: int, history_len: int,
+           evidence_run: int | None, params: dict[str, Any], config: Any) -> Any:  # fmt: skip
+    pairs = pair_targets(window, ("train",), limit, seed)
+    messages = yesno_prompts(ctx, window, pairs, split, history_len, evidence_run, params)
+    params["window"] = {"pairs": pairs.height, "first_ts": str(pairs["ts"].min()), "last_ts": str(pairs["ts"].max())}
+    examples = list(zip(messages, pairs["label"].to_list(), strict=True))
+
+    def train(record: RunRecord, adapter: Path, checkpoints: Path) -> None:
+        with record.timed("sft"):
+            record.metrics.update(train_yesno(base, examples, config, adapter, checkpoints / "sft"))
+
+    return train
 
 
-def _window(pairs: pl.DataFrame) -> dict[str, Any]:
-    return {"pairs": pairs.height, "first_ts": str(pairs["ts"].min()), "last_ts": str(pairs["ts"].max())}
+def _twice(ctx: JobContext, window: Window, base: Path, split: str, limit: int | None, seed: int, history_len: int,
+           params: dict[str, Any], config: twice.TwiceConfig) -> Any:  # fmt: skip
+    data = twice_data(ctx, window, history_len, limit, seed)
+    if not data.rl_users:
+        raise ColrecError(f"no user of split {split!r} has 3 liked training items: nothing to tune the twice recipe on")
+    cf_score, cf_run = _cf_scorer(ctx, window, split)
+    params.update(window=data.counts, cf_run=cf_run)
+
+    def train(record: RunRecord, adapter: Path, checkpoints: Path) -> None:
+        sft_adapter = adapter.with_name("sft-adapter")
+        with record.timed("sft"):
+            sft = train_sft(
+                base, twice.sft_dataset(data.sft), config.sft, sft_adapter, checkpoints / "sft", "twice-sft"
+            )
+        record.metrics.update({f"sft_{k}": v for k, v in sft.items()})
+        reward = twice.reward_function(cf_score, config.lam, config.tau)
+        dataset = twice.rl_dataset(data.rl_prompts, data.rl_users, data.rl_targets)
+        with record.timed("grpo"):
+            rl = grpo.train_grpo(grpo.load_policy(base, sft_adapter), dataset, [reward], config.grpo, adapter,
+                                 checkpoints / "grpo", "twice-grpo")  # fmt: skip
+        record.metrics.update({f"grpo_{k}": v for k, v in rl.items()})
+
+    return train
+
+
+def _cf_scorer(ctx: JobContext, window: Window, split: str) -> tuple[Any, int]:
+    """(user, generated title) -> SASRec's score of that item for the user; None for unknown titles."""
+    with ctx.transaction() as session:
+        artifact, trained = latest_model(session, window.dataset_id, "sasrec", split)
+    model = Recommender.load(Path(artifact.path or ""))
+    by_title = {twice.normal_title(t): i for i, t in window.titles.items() if t}
+
+    def cf_score(user: int, title: str) -> float | None:
+        item = by_title.get(twice.normal_title(title))
+        if item is None:
+            return None
+        index = window.index
+        return float(model.score(index.user_index(np.array([user])), index.item_index(np.array([item])))[0])
+
+    return cf_score, trained.id
 
 
 def _key(dataset: str, params: dict[str, Any]) -> str:

@@ -4,7 +4,7 @@ split, train, evaluate and recommend jobs)."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,6 +22,7 @@ class Window:
     index: IdIndex
     item_attributes: list[str | None]
     titles: dict[int, str]  # item id -> title ("" when the source has none)
+    descriptions: dict[int, str] = field(default_factory=dict)  # item id -> description, where there is one
 
 
 def load_window(ctx: JobContext, dataset: str, split: str, as_of: dt.date | None = None, seed: int = 0) -> Window:
@@ -33,7 +34,8 @@ def load_window(ctx: JobContext, dataset: str, split: str, as_of: dt.date | None
     cut = make_split(rows, SplitConfig(name=split, as_of=as_of, seed=seed))
     index = IdIndex(np.sort(users.to_numpy()), items["id"].to_numpy())
     titles = {int(i): t or "" for i, t in zip(items["id"], items["title"], strict=True)}
-    return Window(dataset_id, cut, index, items["attributes"].to_list(), titles)
+    descriptions = {int(i): d for i, d in zip(items["id"], items["description"], strict=True) if d}
+    return Window(dataset_id, cut, index, items["attributes"].to_list(), titles, descriptions)
 
 
 def split_params(split: str, as_of: dt.date | None, seed: int) -> dict[str, object]:

@@ -49,3 +49,18 @@ def read_profiles(session: Session, run_id: int) -> dict[tuple[str, int], tuple[
         select(Profile.entity_kind, Profile.entity_id, Profile.text, Profile.failed).where(Profile.run_id == run_id)
     ).all()
     return {(kind, int(entity)): (text, bool(failed)) for kind, entity, text, failed in found}
+
+
+def kept_rationales(session: Session, dataset_id: int) -> dict[tuple[int, int], str]:
+    """(user, item) -> the rationale the LLM kept, from the newest finished (staged or published) rationale run."""
+    run_id = session.execute(
+        select(func.max(Run.id)).where(Run.dataset_id == dataset_id, Run.job == "rationale",
+                                       Run.status.in_(("staged", "published")))
+    ).scalar_one_or_none()  # fmt: skip
+    if run_id is None:
+        return {}
+    found = session.execute(
+        select(Rationale.user_id, Rationale.item_id, Rationale.text)
+        .where(Rationale.run_id == run_id, Rationale.kept.is_(True), Rationale.failed.is_(False))
+    ).all()  # fmt: skip
+    return {(int(u), int(i)): text for u, i, text in found if text}

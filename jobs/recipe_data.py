@@ -1,0 +1,83 @@
+"""Training data of the fine-tuning recipes, built from one split's train part: every pair, every
+history and every rationale comes from events before the split's cut (and the as-of date)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from colrec.llm.engine import Messages
+from colrec.llm.prompts import ItemText, tallrec_yes_no, twice_item_description, twice_next_item
+from colrec_store.repositories.generated import kept_rationales
+from jobs.context import JobContext
+from jobs.pairs import histories_before
+from jobs.score import score_prompts
+from jobs.windows import Window
+
+TRAIN = ("train",)
+
+
+def yesno_prompts(ctx: JobContext, window: Window, pairs: pl.DataFrame, split: str, history_len: int,
+                  evidence_run: int | None, params: dict[str, Any]) -> list[Messages]:  # fmt: skip
+    """The history-only prompt, or SCORE's P^s from an evidence run made for the train part."""
+    if params["prompt"] == "score":
+        messages, params["evidence_run"], params["with_evidence"] = score_prompts(
+            ctx, window, pairs, split, history_len, evidence_run, {**params, "parts": list(TRAIN)}, TRAIN
+        )
+        return messages
+    return [tallrec_yes_no(h, t) for h, t in histories_before(window, pairs, history_len, TRAIN)]
+
+
+@dataclass
+class TwiceData:
+    sft: list[tuple[Messages, str]] = field(default_factory=list)
+    rl_prompts: list[Messages] = field(default_factory=list)
+    rl_users: list[int] = field(default_factory=list)
+    rl_targets: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def twice_data(ctx: JobContext, window: Window, history_len: int, limit: int | None, seed: int) -> TwiceData:
+    """Per user with 3+ liked training items: their last liked item is the next item, the earlier
+    ones the history. Task 1 describes the items involved (where the store has text about them),
+    task 2 names the next item, task 3 reasons first (where the rationale job kept a rationale)."""
+    liked = window.split.part("train").filter(pl.col("label") == 1).sort("ts", "interaction_id")
+    sequences = {int(u): f["item_id"].to_list() for (u,), f in liked.group_by("user_id", maintain_order=True)}
+    users = sorted(u for u, items in sequences.items() if len(items) >= 3)
+    if limit is not None and len(users) > limit:
+        users = sorted(pl.Series(users).sample(limit, seed=seed).to_list())
+    with ctx.transaction() as session:
+        rationales = kept_rationales(session, window.dataset_id)
+    data, items, titles = TwiceData(), set(), window.titles
+    for user in users:
+        *before, target = sequences[user]
+        history = [titles[i] for i in before[-history_len:]]
+        items.update(before[-history_len:] + [target])
+        answer = f"<item>{titles[target]}</item>"
+        data.sft.append((twice_next_item(history, reasoning=False), answer))
+        if (user, target) in rationales:
+            reasoned = f"<think>{rationales[user, target]}</think>{answer}"
+            data.sft.append((twice_next_item(history, reasoning=True), reasoned))
+        data.rl_prompts.append(twice_next_item(history, reasoning=True))
+        data.rl_users.append(user)
+        data.rl_targets.append(titles[target])
+    descriptions = [(twice_item_description(ItemText(titles[i])), text) for i in sorted(items)
+                    if (text := _about(window, i))]  # fmt: skip
+    data.counts = {"users": len(users), "descriptions": len(descriptions),
+                   "reasoning": len(data.sft) - len(users)}  # fmt: skip
+    data.sft = descriptions + data.sft
+    return data
+
+
+def _about(window: Window, item: int) -> str:
+    """What the store says about an item: its description, else its attributes (e.g. genres)."""
+    if item in window.descriptions:
+        return window.descriptions[item][:400]
+    position = int(window.index.item_index([item])[0])
+    raw = window.item_attributes[position]
+    attributes = json.loads(raw) if raw else {}
+    parts = [f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in sorted(attributes.items())]
+    return f"{window.titles[item]}. " + "; ".join(parts) if parts else ""
