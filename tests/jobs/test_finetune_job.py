@@ -16,9 +16,9 @@ from colrec.finetune.twice import TwiceConfig
 from colrec.finetune.yesno import YesNoConfig
 from colrec_store.config import Settings
 from jobs import evaluate, finetune, ingest, score, train
-from jobs.recipe_data import yesno_prompts
 from jobs.context import JobContext
 from jobs.pairs import pair_targets
+from jobs.recipe_data import yesno_prompts
 from jobs.windows import load_window
 from tests.helpers import CSV_MAPPING, rows
 
