@@ -3,6 +3,8 @@
 - `yesno` (SCORE/TALLRec): SFT on Yes/No answers to the history-only or SCORE prompt.
 - `twice` (TWiCE-Rec): multi-task SFT, then GRPO with the collaborative-guided + format reward,
   where the collaborative model is the split's newest published SASRec.
+- `reclm` (RecLM): two-turn SFT (profiles, then Yes/No) on the assistant turns only, a reward model
+  on preference pairs, then GRPO against it (trl has no PPOTrainer any more; see colrec.finetune.reclm).
 
 Training data comes from the train part only (jobs/recipe_data.py), so nothing at or after the
 split's cut (or the as-of date) leaks in. The adapter goes under the model dir, with a `models` row
@@ -23,7 +25,7 @@ import numpy as np
 
 from colrec.cf.base import Recommender
 from colrec.errors import ColrecError
-from colrec.finetune import grpo, twice
+from colrec.finetune import grpo, reclm, twice
 from colrec.finetune.sft import SftSettings, train_sft
 from colrec.finetune.yesno import train_yesno
 from colrec.llm.catalog import resolve
@@ -31,25 +33,22 @@ from colrec.llm.engine import sha256
 from colrec_store.repositories.models import latest_model, record_model
 from jobs.context import JobContext, RunRecord
 from jobs.pairs import pair_targets
-from jobs.recipe_data import twice_data, yesno_prompts
+from jobs.recipe_data import reclm_data, twice_data, yesno_prompts
 from jobs.windows import Window, load_window, split_params
 
-RECIPES = ("yesno", "twice")
-PLANNED = ("reclm",)
+RECIPES = ("yesno", "twice", "reclm")
 PROMPTS = ("llm", "score")
 
 
 def run(ctx: JobContext, dataset: str, split: str, *, recipe: str = "yesno", base_model: str | None = None,
         prompt: str = "llm", limit: int | None = None, as_of: dt.date | None = None, seed: int = 0,
         history_len: int = 10, evidence_run: int | None = None,
-        config: SftSettings | twice.TwiceConfig | None = None) -> dict[str, Any]:  # fmt: skip
-    if recipe in PLANNED:
-        raise ColrecError(f"recipe {recipe!r} is not built yet; built: {', '.join(RECIPES)}")
+        config: SftSettings | twice.TwiceConfig | reclm.ReclmConfig | None = None) -> dict[str, Any]:  # fmt: skip
     if recipe not in RECIPES:
         raise ColrecError(f"unknown recipe {recipe!r}; known: {', '.join(RECIPES)}")
     if prompt not in PROMPTS:
         raise ColrecError(f"unknown prompt {prompt!r}; known: {', '.join(PROMPTS)}")
-    config = config or (SftSettings() if recipe == "yesno" else twice.TwiceConfig())
+    config = config or {"yesno": SftSettings, "twice": twice.TwiceConfig, "reclm": reclm.ReclmConfig}[recipe]()
     base_name = base_model or ctx.settings.llm_model
     base = resolve(ctx.settings.models_path, base_name)
     window = load_window(ctx, dataset, split, as_of, seed)
@@ -58,8 +57,10 @@ def run(ctx: JobContext, dataset: str, split: str, *, recipe: str = "yesno", bas
     if recipe == "yesno":
         params["prompt"] = prompt
         train = _yesno(ctx, window, base, split, limit, seed, history_len, evidence_run, params, config)
-    else:
+    elif recipe == "twice":
         train = _twice(ctx, window, base, split, limit, seed, history_len, params, config)
+    else:
+        train = _reclm(ctx, window, base, split, limit, seed, history_len, as_of, params, config)
     checkpoints = ctx.settings.models_path / "finetune" / _key(dataset, params)
     with ctx.run("finetune", dataset_id=window.dataset_id, params=params, as_of=as_of) as record:
         adapter = ctx.settings.models_path / "runs" / str(record.id) / "adapter"
@@ -106,6 +107,38 @@ def _twice(ctx: JobContext, window: Window, base: Path, split: str, limit: int |
         with record.timed("grpo"):
             rl = grpo.train_grpo(grpo.load_policy(base, sft_adapter), dataset, [reward], config.grpo, adapter,
                                  checkpoints / "grpo", "twice-grpo")  # fmt: skip
+        record.metrics.update({f"grpo_{k}": v for k, v in rl.items()})
+
+    return train
+
+
+def _reclm(ctx: JobContext, window: Window, base: Path, split: str, limit: int | None, seed: int, history_len: int,
+           as_of: dt.date | None, params: dict[str, Any], config: reclm.ReclmConfig) -> Any:  # fmt: skip
+    from transformers import AutoTokenizer
+
+    with ctx.transaction() as session:
+        _, trained = latest_model(session, window.dataset_id, "sasrec", split)
+    data = reclm_data(ctx, window, trained.id, as_of, history_len, limit, seed)
+    if not data.dialogues:
+        raise ColrecError("no user has a profile, 2 liked training items and a profiled neighbour: "
+                          "run `colrec-jobs profile` (as of this date or before) first")  # fmt: skip
+    params.update(window=data.counts, cf_run=trained.id)
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+
+    def train(record: RunRecord, adapter: Path, checkpoints: Path) -> None:
+        sft_adapter, reward_model = adapter.with_name("sft-adapter"), adapter.with_name("reward-model")
+        dialogues = reclm.sft_dataset(tokenizer, data.dialogues, config.sft.max_length)
+        with record.timed("sft"):
+            sft = train_sft(base, dialogues, config.sft, sft_adapter, checkpoints / "sft", "reclm-sft")
+        record.metrics.update({f"sft_{k}": v for k, v in sft.items()})
+        pairs = reclm.preference_dataset(data.preference_prompts, data.chosen, data.rejected)
+        with record.timed("reward"):
+            rm = reclm.train_reward_model(base, pairs, config.reward, reward_model, checkpoints / "reward")
+        record.metrics.update({f"reward_{k}": v for k, v in rm.items()})
+        prompts = reclm.prompt_dataset(data.turn_one)
+        with record.timed("grpo"):
+            rl = grpo.train_grpo(grpo.load_policy(base, sft_adapter), prompts, [str(reward_model)], config.grpo,
+                                 adapter, checkpoints / "grpo", "reclm-grpo")  # fmt: skip
         record.metrics.update({f"grpo_{k}": v for k, v in rl.items()})
 
     return train

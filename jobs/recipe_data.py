@@ -7,12 +7,22 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import polars as pl
 
+from colrec.errors import ColrecError
 from colrec.llm.engine import Messages
-from colrec.llm.prompts import ItemText, tallrec_yes_no, twice_item_description, twice_next_item
-from colrec_store.repositories.generated import kept_rationales
+from colrec.llm.prompts import (
+    ItemText,
+    UserRecord,
+    reclm_two_turn,
+    tallrec_yes_no,
+    twice_item_description,
+    twice_next_item,
+)
+from colrec_store.repositories.generated import kept_rationales, latest_user_profiles
 from jobs.context import JobContext
+from jobs.neighbours import user_neighbours
 from jobs.pairs import histories_before
 from jobs.score import score_prompts
 from jobs.windows import Window
@@ -81,3 +91,63 @@ def _about(window: Window, item: int) -> str:
     attributes = json.loads(raw) if raw else {}
     parts = [f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in sorted(attributes.items())]
     return f"{window.titles[item]}. " + "; ".join(parts) if parts else ""
+
+
+@dataclass
+class ReclmData:
+    dialogues: list[Messages] = field(default_factory=list)  # two turns, both answered
+    turn_one: list[Messages] = field(default_factory=list)  # the profile request alone (reward model, RL)
+    chosen: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    preference_prompts: list[Messages] = field(default_factory=list)
+    counts: dict[str, Any] = field(default_factory=dict)
+
+
+def reclm_data(ctx: JobContext, window: Window, train_run: int, as_of: Any, history_len: int, limit: int | None,
+               seed: int, k: int = 2) -> ReclmData:  # fmt: skip
+    """Users with a profile, 2+ liked training items and a profiled CF neighbour. Turn 2 asks about
+    their last liked item or (half the time) an item they never touched in training. Rejected
+    answers: the same block with a neighbour's profile as the user's, and one cut to a third."""
+    with ctx.transaction() as session:
+        profile_run, profiles = latest_user_profiles(session, window.dataset_id, as_of)
+    train = window.split.part("train")
+    liked = train.filter(pl.col("label") == 1).sort("ts", "interaction_id")
+    sequences = {int(u): f["item_id"].to_list() for (u,), f in liked.group_by("user_id", maintain_order=True)}
+    candidates = sorted(u for u, items in sequences.items() if len(items) >= 2 and u in profiles)
+    near = user_neighbours(ctx, train_run, candidates, k) if candidates else {}
+    users = [u for u in candidates if near.get(u)]
+    if limit is not None and len(users) > limit:
+        users = sorted(pl.Series(users).sample(limit, seed=seed).to_list())
+    touched = {int(u): set(f["item_id"].to_list()) for (u,), f in train.group_by("user_id")}
+    all_items, rng, data = sorted(window.titles), np.random.default_rng(seed), ReclmData()
+    for n, user in enumerate(users):
+        record = _user_record(window, user, sequences[user][:-1][-history_len:])
+        others = [_user_record(window, v, sequences.get(v, [])[-history_len:]) for v in near[user]]
+        answer = "\n".join([f"User {user}: {profiles[user]}"] + [f"User {v}: {profiles[v]}" for v in near[user]])
+        positive = n % 2 == 0
+        item = sequences[user][-1] if positive else _unseen(rng, all_items, touched.get(user, set()))
+        data.dialogues.append(reclm_two_turn(record, others, ItemText(window.titles[item]), answer,
+                                             "Yes" if positive else "No"))  # fmt: skip
+        turn_one = reclm_two_turn(record, others, ItemText(window.titles[item]))
+        data.turn_one.append(turn_one)
+        impostor = answer.replace(profiles[user], profiles[near[user][0]], 1)
+        words = answer.split()
+        for rejected in (impostor, " ".join(words[: max(1, len(words) // 3)])):
+            if rejected != answer:
+                data.preference_prompts.append(turn_one)
+                data.chosen.append(answer)
+                data.rejected.append(rejected)
+    data.counts = {"users": len(users), "preference_pairs": len(data.chosen), "profile_run": profile_run}
+    return data
+
+
+def _user_record(window: Window, user: int, items: list[int]) -> UserRecord:
+    return UserRecord(str(user), tuple(ItemText(window.titles[i]) for i in items))
+
+
+def _unseen(rng: np.random.Generator, items: list[int], seen: set[int]) -> int:
+    for _ in range(100):
+        item = items[int(rng.integers(len(items)))]
+        if item not in seen:
+            return item
+    raise ColrecError("could not find an item the user never interacted with")

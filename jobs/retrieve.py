@@ -32,11 +32,12 @@ from colrec.llm.engine import GenerationParams, sha256
 from colrec.llm.prompts import score_basic, score_self_assessment
 from colrec.retrieval import car, sare
 from colrec.retrieval.behaviour import behaviour_text, recent_likes
-from colrec_store.repositories.embeddings import Space, nearest, space_dim, write_embeddings
+from colrec_store.repositories.embeddings import Space, nearest, write_embeddings
 from colrec_store.repositories.evidence import write_assessments, write_evidence
 from colrec_store.repositories.models import latest_model, record_model
 from jobs.context import JobContext, RunRecord
 from jobs.llm_work import CachedLLM
+from jobs.neighbours import user_neighbours
 from jobs.pairs import histories_before, pair_targets
 from jobs.windows import Window, load_window, split_params
 
@@ -128,14 +129,7 @@ class _Retrieval:
     # --- CAR ------------------------------------------------------------------------------
     def _cf_neighbours(self, cf_run: int) -> dict[int, list[int]]:
         """Each user's nearest users in the CF model's user space, among users with a behaviour text."""
-        with self.ctx.transaction() as session:
-            space = _user_space(session, cf_run)
-            rows = nearest(session, space, max(10, self.config.car.kc) * 3, entity_ids=self.users)
-        known, out = set(self.users), {}
-        for user, _, neighbour, _ in rows:
-            if neighbour in known:
-                out.setdefault(user, []).append(neighbour)
-        return {u: near[:10] for u, near in out.items()}
+        return user_neighbours(self.ctx, cf_run, self.users, max(10, self.config.car.kc))
 
     def _train_car(self, reference: dict[int, list[int]]) -> Path:
         rng = np.random.default_rng(self.seed)
@@ -268,13 +262,6 @@ class _Retrieval:
              "score": score, "payload": {"items": self.behaviours.items[other]}}
             for rank, (other, score) in enumerate(ranked, 1)
         ]  # fmt: skip
-
-
-def _user_space(session: Any, cf_run: int) -> Space:
-    dim = space_dim(session, cf_run, "cf_user")
-    if dim is None:
-        raise ColrecError(f"train run {cf_run} stored no cf_user embeddings")
-    return Space(cf_run, "cf_user", dim)
 
 
 def _head_note(kind: str, base: str) -> str:

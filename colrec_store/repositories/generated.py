@@ -64,3 +64,20 @@ def kept_rationales(session: Session, dataset_id: int) -> dict[tuple[int, int], 
         .where(Rationale.run_id == run_id, Rationale.kept.is_(True), Rationale.failed.is_(False))
     ).all()  # fmt: skip
     return {(int(u), int(i)): text for u, i, text in found if text}
+
+
+def latest_user_profiles(session: Session, dataset_id: int, as_of: Any = None) -> tuple[int | None, dict[int, str]]:
+    """(run, user -> profile text) of the newest finished profile run, made as of `as_of` or before
+    when given (so later data cannot reach training through the profiles)."""
+    query = select(func.max(Run.id)).where(Run.dataset_id == dataset_id, Run.job == "profile",
+                                          Run.status.in_(("staged", "published")))  # fmt: skip
+    if as_of is not None:
+        query = query.where(Run.as_of <= as_of)
+    run_id = session.execute(query).scalar_one_or_none()
+    if run_id is None:
+        return None, {}
+    found = session.execute(
+        select(Profile.entity_id, Profile.text)
+        .where(Profile.run_id == run_id, Profile.entity_kind == "user", Profile.failed.is_(False))
+    ).all()  # fmt: skip
+    return run_id, {int(u): text for u, text in found if text}

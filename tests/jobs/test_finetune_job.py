@@ -11,11 +11,12 @@ from safetensors.torch import load_file
 
 from colrec.errors import ColrecError
 from colrec.finetune.grpo import GrpoSettings
+from colrec.finetune.reclm import ReclmConfig
 from colrec.finetune.sft import SftSettings
 from colrec.finetune.twice import TwiceConfig
 from colrec.finetune.yesno import YesNoConfig
 from colrec_store.config import Settings
-from jobs import evaluate, finetune, ingest, score, train
+from jobs import evaluate, finetune, ingest, profile, score, train
 from jobs.context import JobContext
 from jobs.pairs import pair_targets
 from jobs.recipe_data import yesno_prompts
@@ -97,8 +98,25 @@ def test_twice_sft_then_grpo(tune_ctx: JobContext, tmp_path: Path) -> None:
     assert params["window"]["users"] == 6 and params["cf_run"]
 
 
-def test_unknown_and_planned_recipes(tune_ctx: JobContext) -> None:
-    with pytest.raises(ColrecError, match="not built yet"):
+def test_reclm_sft_reward_model_then_rl(tune_ctx: JobContext, tmp_path: Path) -> None:
+    ingest.run(tune_ctx, [_events(tmp_path / "e.csv")], dataset="d", fmt="csv", mapping=CSV_MAPPING)
+    train.run(tune_ctx, "d", "sasrec", "temporal", epochs=1)
+    with pytest.raises(ColrecError, match="colrec-jobs profile"):
         finetune.run(tune_ctx, "d", "temporal", recipe="reclm")
+    profile.run(tune_ctx, "d", items=False)
+    small = SftSettings(max_steps=2, batch_size=2, lr=1e-3, max_length=4000, save_steps=1)
+    config = ReclmConfig(sft=small, reward=small, grpo=GrpoSettings(max_steps=1, prompts_per_step=1,
+                                                                    num_generations=2, max_completion_length=8))  # fmt: skip
+    result = finetune.run(tune_ctx, "d", "temporal", recipe="reclm", limit=4, config=config)
+    assert result["sft_steps"] == 2 and result["reward_steps"] == 2 and result["grpo_steps"] == 1
+    adapter = Path(result["adapter"])
+    weights = load_file(str(adapter / "adapter_model.safetensors"))
+    assert any(float(w.abs().sum()) > 0 for name, w in weights.items() if "lora_B" in name)
+    assert (adapter.with_name("reward-model") / "config.json").exists()
+    params = rows(tune_ctx, "select params from runs where id = :r", r=result["run_id"])[0]["params"]
+    assert params["window"]["users"] == 4 and params["window"]["preference_pairs"] >= 4
+
+
+def test_unknown_recipe(tune_ctx: JobContext) -> None:
     with pytest.raises(ColrecError, match="unknown recipe"):
         finetune.run(tune_ctx, "d", "temporal", recipe="nope")
