@@ -120,7 +120,7 @@ def _reclm(ctx: JobContext, window: Window, base: Path, split: str, limit: int |
         _, trained = latest_model(session, window.dataset_id, "sasrec", split)
     data = reclm_data(ctx, window, trained.id, as_of, history_len, limit, seed)
     if not data.dialogues:
-        raise ColrecError("no user has a profile, 2 liked training items and a profiled neighbour: "
+        raise ColrecError("no user has a profile and 2 liked training items: "
                           "run `colrec-jobs profile` (as of this date or before) first")  # fmt: skip
     params.update(window=data.counts, cf_run=trained.id)
     tokenizer = AutoTokenizer.from_pretrained(str(base))

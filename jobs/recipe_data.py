@@ -105,16 +105,18 @@ class ReclmData:
 
 def reclm_data(ctx: JobContext, window: Window, train_run: int, as_of: Any, history_len: int, limit: int | None,
                seed: int, k: int = 2) -> ReclmData:  # fmt: skip
-    """Users with a profile, 2+ liked training items and a profiled CF neighbour. Turn 2 asks about
-    their last liked item or (half the time) an item they never touched in training. Rejected
-    answers: the same block with a neighbour's profile as the user's, and one cut to a third."""
+    """Users with a profile and 2+ liked training items, with their CF neighbours. Turn 1's answer
+    is the profiles the profile job wrote (the user's, and the neighbours' it has). Turn 2 asks
+    about their last liked item or (half the time) an item they never touched in training.
+    Rejected answers: the same block with another user's profile (a neighbour's where profiled) as
+    the user's, and the block cut to a third."""
     with ctx.transaction() as session:
         profile_run, profiles = latest_user_profiles(session, window.dataset_id, as_of)
     train = window.split.part("train")
     liked = train.filter(pl.col("label") == 1).sort("ts", "interaction_id")
     sequences = {int(u): f["item_id"].to_list() for (u,), f in liked.group_by("user_id", maintain_order=True)}
     candidates = sorted(u for u, items in sequences.items() if len(items) >= 2 and u in profiles)
-    near = user_neighbours(ctx, train_run, candidates, k) if candidates else {}
+    near = user_neighbours(ctx, train_run, sorted(sequences), k) if candidates else {}
     users = [u for u in candidates if near.get(u)]
     if limit is not None and len(users) > limit:
         users = sorted(pl.Series(users).sample(limit, seed=seed).to_list())
@@ -123,14 +125,16 @@ def reclm_data(ctx: JobContext, window: Window, train_run: int, as_of: Any, hist
     for n, user in enumerate(users):
         record = _user_record(window, user, sequences[user][:-1][-history_len:])
         others = [_user_record(window, v, sequences.get(v, [])[-history_len:]) for v in near[user]]
-        answer = "\n".join([f"User {user}: {profiles[user]}"] + [f"User {v}: {profiles[v]}" for v in near[user]])
+        lines = [f"User {user}: {profiles[user]}"] + [f"User {v}: {profiles[v]}" for v in near[user] if v in profiles]
+        answer = "\n".join(lines)
         positive = n % 2 == 0
         item = sequences[user][-1] if positive else _unseen(rng, all_items, touched.get(user, set()))
         data.dialogues.append(reclm_two_turn(record, others, ItemText(window.titles[item]), answer,
                                              "Yes" if positive else "No"))  # fmt: skip
         turn_one = reclm_two_turn(record, others, ItemText(window.titles[item]))
         data.turn_one.append(turn_one)
-        impostor = answer.replace(profiles[user], profiles[near[user][0]], 1)
+        other = next((v for v in near[user] if v in profiles), users[(n + 1) % len(users)])
+        impostor = answer.replace(profiles[user], profiles[other], 1)
         words = answer.split()
         for rejected in (impostor, " ".join(words[: max(1, len(words) // 3)])):
             if rejected != answer:
