@@ -39,6 +39,9 @@ def quiet_loading() -> None:
 
     if not sys.stderr.isatty():
         hf_logging.disable_progress_bar()
+        import datasets
+
+        datasets.disable_progress_bars()  # "Tokenizing train dataset" bars too
 
 
 def quiet(trainer: Any, name: str) -> Any:

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from colrec import training
 from colrec.finetune.sft import SftSettings, run_trainer, trainer_arguments
 
 
@@ -48,6 +49,7 @@ def train_grpo(policy: Any, dataset: Any, reward_funcs: Sequence[Callable[..., l
     schedule = SftSettings(lr=settings.lr, max_steps=settings.max_steps, save_steps=settings.save_steps,
                            batch_size=per_step, seed=settings.seed)  # fmt: skip
     checkpoints.mkdir(parents=True, exist_ok=True)
+    training.quiet_loading()
     args = GRPOConfig(**trainer_arguments(schedule, checkpoints), num_generations=settings.num_generations,
                       max_completion_length=settings.max_completion_length, beta=settings.beta,
                       temperature=settings.temperature)  # fmt: skip

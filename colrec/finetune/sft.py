@@ -85,6 +85,7 @@ def train_sft(model: Any, dataset: Any, settings: SftSettings, out: Path, checkp
     from trl import SFTConfig, SFTTrainer
 
     checkpoints.mkdir(parents=True, exist_ok=True)
+    training.quiet_loading()
     args = SFTConfig(**trainer_arguments(settings, checkpoints), max_length=settings.max_length,
                      completion_only_loss=True, **config)  # fmt: skip
     torch.manual_seed(settings.seed)
