@@ -31,7 +31,7 @@ from colrec.llm.encoder import most_similar
 from colrec.llm.engine import GenerationParams, sha256
 from colrec.llm.prompts import score_basic, score_self_assessment
 from colrec.retrieval import car, sare
-from colrec.retrieval.behaviour import behaviour_text, recent_likes
+from colrec.retrieval.behaviour import behaviour_text, item_genres, recent_likes
 from colrec_store.repositories.embeddings import Space, nearest, write_embeddings
 from colrec_store.repositories.evidence import write_assessments, write_evidence
 from colrec_store.repositories.models import latest_model, record_model
@@ -85,7 +85,8 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "score", par
     likes = recent_likes(window.split.part("train"), config.behaviour_len)
     if len(likes) < 2:
         raise ColrecError(f"split {split!r} of {dataset!r} has {len(likes)} users with liked training items; need 2+")
-    behaviours = Behaviours(likes, {u: behaviour_text(items, window.titles) for u, items in likes.items()})
+    genres = item_genres(window.index.items.tolist(), window.item_attributes)
+    behaviours = Behaviours(likes, {u: behaviour_text(items, window.titles, genres) for u, items in likes.items()})
     with ctx.transaction() as session:
         _, trained = latest_model(session, window.dataset_id, config.cf_model, split)
     llm = CachedLLM(ctx, model)

@@ -16,7 +16,23 @@ def recent_likes(rows: pl.DataFrame, n: int) -> dict[int, list[int]]:
     return out
 
 
-def behaviour_text(items: Sequence[int], titles: Mapping[int, str]) -> str:
-    """What the sentence encoders and the reranker read for a user. Titles are only ever encoded
-    here, never given to an LLM as instructions (prompts quote them separately)."""
-    return "Highly rated: " + "; ".join(titles.get(i, "") or f"item {i}" for i in items)
+def behaviour_text(items: Sequence[int], titles: Mapping[int, str], genres: Mapping[int, str] | None = None) -> str:
+    """What the sentence encoders and the reranker read for a user: titles, with the item's
+    genres where the dataset has them. Only ever encoded here, never given to an LLM as
+    instructions (prompts quote titles separately)."""
+    genres = genres or {}
+    return "Highly rated: " + "; ".join(
+        (titles.get(i, "") or f"item {i}") + (f" ({genres[i]})" if genres.get(i) else "") for i in items
+    )
+
+
+def item_genres(item_ids: Sequence[int], attributes: Sequence[str | None]) -> dict[int, str]:
+    """item -> its genres, comma-separated, from the items' attributes JSON (empty where none)."""
+    import json
+
+    out = {}
+    for item, raw in zip(item_ids, attributes, strict=True):
+        found = json.loads(raw).get("genres") if raw else None
+        if isinstance(found, list) and found:
+            out[int(item)] = ", ".join(map(str, found))
+    return out

@@ -56,3 +56,11 @@ def test_examples_skip_users_short_of_neighbours() -> None:
 def test_neighbour_overlap() -> None:
     got = car.neighbour_overlap({1: [2, 3, 4], 2: [5, 6, 7]}, {1: [3, 9, 8], 2: [1, 4, 8], 3: [1]}, k=3)
     assert got == {"overlap": pytest.approx(1 / 6), "hit": 0.5}
+
+
+def test_behaviour_text_adds_genres_where_known() -> None:
+    from colrec.retrieval.behaviour import item_genres
+
+    genres = item_genres([1, 2, 3], ['{"genres": ["Crime", "Drama"]}', None, '{"year": 1999}'])
+    assert genres == {1: "Crime, Drama"}
+    assert behaviour_text([1, 2], {1: "Heat", 2: "Up"}, genres) == "Highly rated: Heat (Crime, Drama); Up"
