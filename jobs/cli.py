@@ -289,7 +289,10 @@ def finetune(
     dataset: DatasetOpt,
     split: SplitOpt,
     recipe: Annotated[
-        str, typer.Option(help="yesno (SCORE/TALLRec LoRA SFT) or twice (multi-task SFT + GRPO); reclm is planned.")
+        str,
+        typer.Option(
+            help="yesno (SCORE/TALLRec LoRA SFT), twice (multi-task SFT + GRPO) or reclm (two-turn SFT, RM, RL)."
+        ),
     ] = "yesno",
     base_model: Annotated[
         str | None, typer.Option(help="Catalogue name or folder (default: COLREC_LLM_MODEL).")
@@ -302,19 +305,22 @@ def finetune(
     max_steps: Annotated[int, typer.Option(help="Stop after this many steps (-1: all epochs).")] = -1,
     batch_size: Annotated[int, typer.Option(help="Pairs per step.")] = 8,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-4,
-    grpo_steps: Annotated[int, typer.Option(help="twice: GRPO steps after the SFT.")] = 50,
+    grpo_steps: Annotated[int, typer.Option(help="twice, reclm: GRPO steps after the SFT.")] = 50,
     as_of: AsOfOpt = None,
     seed: SeedOpt = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a LoRA adapter (peft + trl) on a split's training pairs; rerun to resume from its last checkpoint."""
     from colrec.finetune.grpo import GrpoSettings
+    from colrec.finetune.reclm import ReclmConfig
     from colrec.finetune.sft import SftSettings
     from colrec.finetune.twice import TwiceConfig
     from jobs import finetune as job
 
     sft = SftSettings(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed)
-    config = sft if recipe != "twice" else TwiceConfig(sft=sft, grpo=GrpoSettings(max_steps=grpo_steps, seed=seed))
+    grpo = GrpoSettings(max_steps=grpo_steps, seed=seed)
+    configs = {"twice": lambda: TwiceConfig(sft=sft, grpo=grpo), "reclm": lambda: ReclmConfig(sft=sft, grpo=grpo)}
+    config = configs.get(recipe, lambda: sft)()
     result = job.run(job_context(typer_ctx), dataset, split, recipe=recipe, base_model=base_model, prompt=prompt,
                      limit=limit, as_of=as_date(as_of), seed=seed, config=config)  # fmt: skip
     show(result, as_json, f"{dataset}: {recipe} adapter on {split}")
