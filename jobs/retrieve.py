@@ -141,7 +141,8 @@ class _Retrieval:
         training_texts = {u: t for u, t in self.behaviours.texts.items() if u not in held}
         examples = car.car_examples(training_texts, reference, sorted(training_texts), self.config.car.kc)
         base = encoder_path(self.ctx.settings.models_path, self.ctx.settings.retriever_model)
-        before = self._agreement(car.load_encoder(base), reference)
+        self.base_vectors = self._encode_users(car.load_encoder(base))
+        before = self._agreement(self.base_vectors, reference)
         path = self.out / "car"
         self.record.metrics.update(
             car.train_car(base, examples, self.config.car, path), car_examples=len(examples.users)
@@ -150,9 +151,12 @@ class _Retrieval:
         self.car_base = base
         return path
 
-    def _agreement(self, encoder: Any, reference: dict[int, list[int]]) -> dict[str, float]:
+    def _encode_users(self, encoder: Any) -> np.ndarray:
+        """Every user's behaviour text, in `self.users` order."""
+        return car.encode(encoder, [self.behaviours.texts[u] for u in self.users])
+
+    def _agreement(self, vectors: np.ndarray, reference: dict[int, list[int]]) -> dict[str, float]:
         """Exact top-10 of the held-out users among all users, against their CF top-10."""
-        vectors = car.encode(encoder, [self.behaviours.texts[u] for u in self.users])
         position = {u: k for k, u in enumerate(self.users)}
         queries = vectors[[position[u] for u in self.held_out]]
         top = most_similar(queries, vectors, 11)
@@ -164,10 +168,9 @@ class _Retrieval:
 
     def _retrieve(self, car_path: Path, reference: dict[int, list[int]]) -> dict[int, list[tuple[int, float]]]:
         """Every user encoded by CAR into pgvector; each user's top-Ke others by a pgvector query."""
-        encoder = car.load_encoder(car_path)
-        after = self._agreement(encoder, reference)
+        vectors = self._encode_users(car.load_encoder(car_path))  # one encoding serves the metric and pgvector
+        after = self._agreement(vectors, reference)
         self.record.metrics.update({f"car_after_{k}@10": round(v, 4) for k, v in after.items()})
-        vectors = car.encode(encoder, [self.behaviours.texts[u] for u in self.users])
         space = Space(self.record.id, CAR_SPACE, vectors.shape[1])
         with self.ctx.transaction() as session:
             write_embeddings(session, self.window.dataset_id, space, np.array(self.users), vectors)
@@ -200,10 +203,13 @@ class _Retrieval:
     def _train_sare(self, assessed: list[Assessed], retrieved: dict[int, list[tuple[int, float]]]) -> Path:
         embedder = car.load_encoder(self.car_base)  # fixed TxtEmb of eq. 8: the encoder before CAR tuning
         assessments = car.encode(embedder, [a.text for a in assessed])
+        position = {u: k for k, u in enumerate(self.users)}
         queries, rankings = [], []
         for one, vector in zip(assessed, assessments, strict=True):
-            candidates = [self.behaviours.texts[c] for c, _ in retrieved[one.user]]
-            order = sare.assessment_order(vector, car.encode(embedder, candidates))
+            others = [c for c, _ in retrieved[one.user]]
+            candidates = [self.behaviours.texts[c] for c in others]
+            # The base encoder's vectors of every user were made for the "before" metric: reuse them.
+            order = sare.assessment_order(vector, self.base_vectors[[position[c] for c in others]])
             queries.append(one.query)
             rankings.append([candidates[k] for k in order])
         examples = sare.sare_examples(queries, rankings, self.config.sare)
