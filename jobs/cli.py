@@ -201,12 +201,15 @@ def neighbours(
     space: Annotated[str, typer.Option(help="cf_user, cf_item or all.")] = "all",
     k: Annotated[int, typer.Option(help="Neighbours per entity.")] = 20,
     model: Annotated[str | None, typer.Option(help="Use the newest train run of this model (default: any).")] = None,
+    recall_sample: Annotated[
+        int | None, typer.Option(help="Check recall on this many seeded entities per space (default: all).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Top-K similar users/items through pgvector HNSW; reports recall@K against exact search."""
     from jobs import neighbours as job
 
-    result = job.run(job_context(typer_ctx), dataset, space, k, model)
+    result = job.run(job_context(typer_ctx), dataset, space, k, model, recall_sample=recall_sample)
     show(result, as_json, f"{dataset}: neighbours")
 
 

@@ -21,7 +21,13 @@ StepsOpt = Annotated[
                  "rerank, score, evaluate (default: all but profile and score)."),
 ]  # fmt: skip
 PlanSplitOpt = Annotated[str, typer.Option("--split", help="The split every step uses.")]
-EpochsOpt = Annotated[int | None, typer.Option(help="Training epochs (default: each model's own).")]
+EpochsOpt = Annotated[int | None, typer.Option(help="Training epochs from scratch (default: each model's own).")]
+WarmEpochsOpt = Annotated[
+    int, typer.Option("--warm-epochs", help="Epochs of a model started from the previous refresh's (0: from scratch).")
+]
+FullEveryOpt = Annotated[
+    int, typer.Option("--full-every", help="Every N-th night trains from scratch, ending a chain of warm starts.")
+]
 RerankUsersOpt = Annotated[
     int | None, typer.Option("--rerank-users", help="The LLM reranks this many users' top-N (default: all).")
 ]
@@ -39,7 +45,8 @@ SourceFormatOpt = Annotated[str | None, typer.Option("--format", "-f", help="For
 
 def _plan(methods: str, split: str, steps: str | None, epochs: int | None, rerank_users: int | None,
           source: list[Path] | None, source_format: str | None, model: str | None = None,
-          profile_limit: int | None = None, score_limit: int | None = None) -> object:  # fmt: skip
+          profile_limit: int | None = None, score_limit: int | None = None, warm_epochs: int = 3,
+          full_every: int = 7) -> object:  # fmt: skip
     from jobs.refresh import DEFAULT_STEPS, RefreshPlan
 
     return RefreshPlan(
@@ -47,6 +54,8 @@ def _plan(methods: str, split: str, steps: str | None, epochs: int | None, reran
         split=split,
         steps=tuple(s.strip() for s in steps.split(",")) if steps else DEFAULT_STEPS,
         epochs=epochs,
+        warm_epochs=warm_epochs or None,
+        full_every=full_every,
         rerank_users=rerank_users,
         llm_model=model,
         source=tuple(str(p.resolve()) for p in source or ()),
@@ -64,6 +73,8 @@ def refresh(
     split: PlanSplitOpt = "random",
     steps: StepsOpt = None,
     epochs: EpochsOpt = None,
+    warm_epochs: WarmEpochsOpt = 3,
+    full_every: FullEveryOpt = 7,
     rerank_users: RerankUsersOpt = None,
     profile_limit: ProfileLimitOpt = None,
     score_limit: ScoreLimitOpt = None,
@@ -77,7 +88,20 @@ def refresh(
     Exit 0 only when published (or already published); 75 when another refresh of the dataset is running."""
     from jobs import refresh as job
 
-    plan = _plan(methods, split, steps, epochs, rerank_users, source, source_format, model, profile_limit, score_limit)
+    plan = _plan(
+        methods,
+        split,
+        steps,
+        epochs,
+        rerank_users,
+        source,
+        source_format,
+        model,
+        profile_limit,
+        score_limit,
+        warm_epochs,
+        full_every,
+    )
     result = job.run(job_context(typer_ctx), dataset, plan, as_date(as_of))  # type: ignore[arg-type]
     show(result, as_json, f"{dataset}: refresh")
 
@@ -92,6 +116,8 @@ def backfill(
     split: PlanSplitOpt = "random",
     steps: StepsOpt = None,
     epochs: EpochsOpt = None,
+    warm_epochs: WarmEpochsOpt = 3,
+    full_every: FullEveryOpt = 7,
     rerank_users: RerankUsersOpt = None,
     profile_limit: ProfileLimitOpt = None,
     score_limit: ScoreLimitOpt = None,
@@ -101,7 +127,20 @@ def backfill(
     """A refresh per date, oldest first; dates already published are skipped (rerun to resume)."""
     from jobs import backfill as job
 
-    plan = _plan(methods, split, steps, epochs, rerank_users, None, None, model, profile_limit, score_limit)
+    plan = _plan(
+        methods,
+        split,
+        steps,
+        epochs,
+        rerank_users,
+        None,
+        None,
+        model,
+        profile_limit,
+        score_limit,
+        warm_epochs,
+        full_every,
+    )
     rows = job.run(job_context(typer_ctx), dataset, plan, start.date(), end.date(), job.parse_every(every))  # type: ignore[arg-type]
     if as_json:
         console.print_json(rows)
@@ -118,6 +157,8 @@ def schedule(
     split: PlanSplitOpt = "random",
     steps: StepsOpt = None,
     epochs: EpochsOpt = None,
+    warm_epochs: WarmEpochsOpt = 3,
+    full_every: FullEveryOpt = 7,
     rerank_users: RerankUsersOpt = None,
     profile_limit: ProfileLimitOpt = None,
     score_limit: ScoreLimitOpt = None,
@@ -126,7 +167,20 @@ def schedule(
     """Run refresh for each dataset on a cron expression until SIGTERM (job store in Postgres)."""
     from jobs import schedule as job
 
-    plan = _plan(methods, split, steps, epochs, rerank_users, None, None, model, profile_limit, score_limit)
+    plan = _plan(
+        methods,
+        split,
+        steps,
+        epochs,
+        rerank_users,
+        None,
+        None,
+        model,
+        profile_limit,
+        score_limit,
+        warm_epochs,
+        full_every,
+    )
     job.run(job_context(typer_ctx), dataset, cron, plan, run_now)  # type: ignore[arg-type]
 
 

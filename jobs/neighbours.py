@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 
 from colrec.errors import ColrecError
@@ -22,29 +23,40 @@ def run(
     k: int = 20,
     model: str | None = None,
     source_run: int | None = None,
+    recall_sample: int | None = None,
 ) -> dict[str, Any]:
+    """`recall_sample`: measure recall on this many seeded entities per space instead of all (the
+    exact search is the costly part: a nightly refresh checks a sample)."""
     with ctx.transaction() as session:
         dataset_id = find_dataset(session, dataset)
         train_run = source_run or _latest_train_run(session, dataset_id, model)
         spaces = _spaces(session, train_run, space)
-    params = {"space": space, "k": k, "source_run": train_run, "model": model}
+    params = {"space": space, "k": k, "source_run": train_run, "model": model, "recall_sample": recall_sample}
     with ctx.run("neighbours", dataset_id=dataset_id, params=params) as record, ctx.transaction() as session:
         for target in spaces:
             start = time.perf_counter()
             approximate = nearest(session, target, k)
             record.timings[f"{target.name}_hnsw"] = round(time.perf_counter() - start, 3)
             start = time.perf_counter()
-            exact = nearest(session, target, k, exact=True)
+            entities = sorted({row[0] for row in approximate})
+            checked = _sample(entities, recall_sample)
+            exact = nearest(session, target, k, exact=True, entity_ids=checked)
             record.timings[f"{target.name}_exact"] = round(time.perf_counter() - start, 3)
             record.metrics[f"{target.name}_recall@{k}"] = round(recall_against(approximate, exact), 4)
-            record.metrics[f"{target.name}_entities"] = len({row[0] for row in exact})
+            record.metrics[f"{target.name}_entities"] = len(entities)
             write_neighbours(session, record.id, dataset_id, target.name, approximate)
         record.finish(session, "published")
     return {"run_id": record.id, **record.metrics, "timings": record.timings}
 
 
+def _sample(entities: list[int], size: int | None) -> list[int] | None:
+    if size is None or size >= len(entities):
+        return None
+    return sorted(np.random.default_rng(0).choice(entities, size, replace=False).tolist())
+
+
 def recall_against(approximate: list[tuple[int, int, int, float]], exact: list[tuple[int, int, int, float]]) -> float:
-    """Mean over entities of |HNSW top-K ∩ exact top-K| / |exact top-K|."""
+    """Mean over the entities of `exact` of |HNSW top-K ∩ exact top-K| / |exact top-K|."""
     truth: dict[int, set[int]] = {}
     for entity, _, neighbour, _ in exact:
         truth.setdefault(entity, set()).add(neighbour)

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from colrec.errors import Busy, ColrecError
 from colrec_store.locks import DatasetLock, dataset_lock
@@ -25,11 +25,15 @@ from colrec_store.repositories import refresh as store
 from colrec_store.repositories.datasets import dataset_id as find_dataset
 from jobs.context import JobContext, one_line
 
+if TYPE_CHECKING:
+    from jobs.train import WarmStart
+
 log = logging.getLogger(__name__)
 
 STEPS = ("ingest", "split", "train", "neighbours", "recommend", "profile", "rerank", "score", "evaluate")
 # The LLM-heavy text steps are opt-in (--steps): RecLM profiles of every user and item, and Yes/No
 # scores of every test pair, are hours of generation on a CPU (minutes on a GPU).
+RECALL_SAMPLE = 200  # entities per space whose HNSW neighbours are checked against exact search
 DEFAULT_STEPS = tuple(s for s in STEPS if s not in ("profile", "score"))
 
 
@@ -41,7 +45,12 @@ class RefreshPlan:
     split: str = "random"
     steps: tuple[str, ...] = DEFAULT_STEPS
     top: int = 20
-    epochs: int | None = None
+    epochs: int | None = None  # of a training from scratch (None: the model's default)
+    # Nightly CF training starts from the previous published refresh's model and runs this many
+    # epochs (None: always from scratch); every `full_every`-th night trains from scratch again so
+    # that drift from a long chain of warm starts cannot build up.
+    warm_epochs: int | None = 3
+    full_every: int = 7
     seed: int = 0
     rerank_users: int | None = None  # the LLM reranks this many users (all when None)
     rerank_candidates: int = 20
@@ -57,6 +66,8 @@ class RefreshPlan:
             raise ColrecError(f"unknown step(s) {', '.join(unknown)}; known: {', '.join(STEPS)}")
         if not self.methods:
             raise ColrecError("a refresh needs at least one collaborative method (e.g. --methods mf)")
+        if self.full_every < 1 or (self.warm_epochs is not None and self.warm_epochs < 1):
+            raise ColrecError("--full-every must be 1 or more and --warm-epochs 0 (off) or more")
         if self.source and not self.source_format:
             raise ColrecError("--source needs --format")
         object.__setattr__(self, "steps", tuple(s for s in STEPS if s in self.steps))  # the one valid order
@@ -156,15 +167,41 @@ def _train(ctx: JobContext, state: _State) -> None:
 
     _ensure_dataset(ctx, state)
     p = state.plan
+    warm_from: dict[str, int | None] = {}
     for method in p.methods:
-        result = train.run(ctx, state.dataset, method, p.split, as_of=state.as_of, seed=p.seed, epochs=p.epochs)
+        warm = _warm_source(ctx, state, method)
+        epochs = p.warm_epochs if warm else p.epochs
+        result = train.run(ctx, state.dataset, method, p.split, as_of=state.as_of, seed=p.seed, epochs=epochs,
+                           warm=warm)  # fmt: skip
         state.trained[method] = result["run_id"]
+        warm_from[method] = warm.from_run if warm else None
+    state.outputs["warm_start_from"] = warm_from
+
+
+def _warm_source(ctx: JobContext, state: _State, method: str) -> WarmStart | None:
+    """The previous published refresh's model of this kind to start from, unless warm starts are
+    off, the model cannot warm-start, the file is gone, or the chain of warm starts is full."""
+    from colrec.cf.registry import model_class
+    from jobs.train import WarmStart
+
+    p = state.plan
+    if p.warm_epochs is None or not model_class(method).can_warm_start():
+        return None
+    with ctx.transaction() as session:
+        previous = store.previous_refresh(session, state.dataset, state.as_of, p.key())
+        artifact = store.step_model(session, previous[0], method) if previous else None
+        if artifact is None or artifact.path is None or not Path(artifact.path).exists():
+            return None
+        chain = int(artifact.config.get("warm_start", {}).get("chain", 0)) + 1
+        return WarmStart(Path(artifact.path), artifact.run_id, chain) if chain < p.full_every else None
 
 
 def _neighbours(ctx: JobContext, state: _State) -> None:
     from jobs import neighbours
 
-    result = neighbours.run(ctx, state.dataset, source_run=_trained(state, state.plan.methods[0]))
+    result = neighbours.run(
+        ctx, state.dataset, source_run=_trained(state, state.plan.methods[0]), recall_sample=RECALL_SAMPLE
+    )
     state.neighbours_run = result["run_id"]
 
 

@@ -6,11 +6,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from colrec.cf.data import item_tokens
+from colrec.cf.base import Recommender
+from colrec.cf.data import IdIndex, item_tokens, previous_rows
 from colrec.cf.deepfm import DeepFM
 from colrec.cf.registry import build
+from colrec.errors import ColrecError
 from colrec.evaluation import evaluate
 from colrec_store.repositories.embeddings import Space, write_embeddings
 from colrec_store.repositories.models import record_model
@@ -21,6 +25,15 @@ from jobs.windows import load_window, split_params
 log = logging.getLogger(__name__)
 
 USER_SPACE, ITEM_SPACE = "cf_user", "cf_item"
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """Train from a previous model's weights (last night's) instead of from scratch."""
+
+    path: Path
+    from_run: int
+    chain: int  # warm starts in a row, this one included, since the last training from scratch
 
 
 def run(
@@ -35,13 +48,18 @@ def run(
     dim: int | None = None,
     lr: float | None = None,
     k: int = 20,
+    warm: WarmStart | None = None,
 ) -> dict[str, Any]:
     window = load_window(ctx, dataset, split, as_of, seed)
     index = window.index
     model = build(model_name, index.n_users, index.n_items, epochs=epochs, dim=dim, lr=lr, seed=seed)
     if isinstance(model, DeepFM):
         model.set_item_tokens(item_tokens(window.item_attributes))
+    model.user_ids, model.item_ids = index.users, index.items
     params = {"model": model_name, **split_params(split, as_of, seed), "config": dataclasses.asdict(model.config)}
+    if warm is not None:
+        _warm_start(model, index, warm)
+        params["warm_start"] = {"from_run": warm.from_run, "chain": warm.chain}
     with ctx.run("train", dataset_id=window.dataset_id, params=params, as_of=as_of) as record, progress() as bar:
         train = index.interactions(window.split.part("train"))
         valid = index.interactions(window.split.part("valid"))
@@ -78,3 +96,18 @@ def run(
             )
             record.finish(session, "published")
     return {"run_id": record.id, "path": str(path), **record.metrics}
+
+
+def _warm_start(model: Recommender, index: IdIndex, warm: WarmStart) -> None:
+    try:
+        previous = Recommender.load(warm.path)
+    except (OSError, RuntimeError) as err:
+        raise ColrecError(f"cannot warm-start from {warm.path}: {err}") from err
+    if previous.user_ids is None or previous.item_ids is None:
+        raise ColrecError(f"cannot warm-start from {warm.path}: saved without its ids (train it again)")
+    try:
+        users, items = previous_rows(previous.user_ids, index.users), previous_rows(previous.item_ids, index.items)
+        model.warm_start(previous, users, items)
+    except ValueError as err:
+        raise ColrecError(f"cannot warm-start from {warm.path}: {err}") from err
+    log.info("warm start from run %d (%d in a row)", warm.from_run, warm.chain)

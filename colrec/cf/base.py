@@ -74,6 +74,9 @@ class Recommender(ABC):
         self.config = config
         self.n_users = n_users
         self.n_items = n_items
+        # the store ids of rows 0..n-1, saved with the model so a later model can warm-start from it
+        self.user_ids: np.ndarray | None = None
+        self.item_ids: np.ndarray | None = None
 
     # --- training -------------------------------------------------------------------------
     @abstractmethod
@@ -122,6 +125,37 @@ class Recommender(ABC):
             )
         return items_out, scores_out
 
+    # --- warm start -----------------------------------------------------------------------
+    def _entity_rows(self, previous: Recommender, users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray] | None:
+        """For each parameter whose rows are users or items: the row of `previous` for each of this
+        model's rows (-1: new, keeps its initialisation). None: the model cannot warm-start."""
+        return None
+
+    @classmethod
+    def can_warm_start(cls) -> bool:
+        return cls._entity_rows is not Recommender._entity_rows
+
+    def warm_start(self, previous: Recommender, users: np.ndarray, items: np.ndarray) -> None:
+        """Start training from `previous` (the same kind of model, e.g. last night's): `users[i]` is
+        the previous index of this model's user i, or -1 for a user it did not know; same for items.
+        A nightly refresh then needs a few epochs instead of a full training."""
+        if type(previous) is not type(self):
+            raise ValueError(f"a {self.name} model cannot warm-start from a {previous.name} model")
+        rows = self._entity_rows(previous, np.asarray(users, np.int64), np.asarray(items, np.int64))
+        if rows is None:
+            raise ValueError(f"{self.name} models do not warm-start")
+        old, new = previous.module.state_dict(), self.module.state_dict()  # type: ignore[attr-defined]
+        for name, tensor in new.items():
+            if name in rows:
+                source = torch.as_tensor(rows[name])
+                known = torch.nonzero(source >= 0).squeeze(1)
+                tensor[known] = old[name][source[known]]
+            elif old[name].shape == tensor.shape:
+                tensor.copy_(old[name])
+            else:
+                raise ValueError(f"cannot warm-start {name}: shape {tuple(old[name].shape)} -> {tuple(tensor.shape)}")
+        self.module.load_state_dict(new)  # type: ignore[attr-defined]
+
     # --- persistence ----------------------------------------------------------------------
     @abstractmethod
     def _state(self) -> dict[str, Any]:
@@ -138,6 +172,8 @@ class Recommender(ABC):
             "n_users": self.n_users,
             "n_items": self.n_items,
             "state": self._state(),
+            "user_ids": self.user_ids,
+            "item_ids": self.item_ids,
         }
         tmp = path.with_suffix(path.suffix + ".tmp")
         torch.save(payload, tmp)
@@ -152,6 +188,7 @@ class Recommender(ABC):
         config = klass.config_class(**_tuples(payload["config"]))
         model = klass(config, payload["n_users"], payload["n_items"])
         model._load_state(payload["state"])
+        model.user_ids, model.item_ids = payload.get("user_ids"), payload.get("item_ids")
         return model
 
 

@@ -44,6 +44,14 @@ class IdIndex:
         )
 
 
+def previous_rows(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """For each id of `current` (an index's ids), its position in `previous` (sorted), or -1."""
+    if previous.size == 0:
+        return np.full(current.size, -1, np.int64)
+    pos = np.minimum(np.searchsorted(previous, current), previous.size - 1)
+    return np.where(previous[pos] == current, pos, -1).astype(np.int64)
+
+
 def _positions(sorted_ids: np.ndarray, ids: np.ndarray, what: str) -> np.ndarray:
     pos = np.searchsorted(sorted_ids, ids)
     bad = (pos >= sorted_ids.size) | (sorted_ids[np.minimum(pos, sorted_ids.size - 1)] != ids)

@@ -153,6 +153,10 @@ class LightGCN(Recommender):
     def item_embeddings(self) -> np.ndarray:
         return self._embeddings()[1].numpy().copy()
 
+    def _entity_rows(self, previous: Recommender, users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+        # one table: users first, then items
+        return {"embedding.weight": np.concatenate([users, np.where(items >= 0, items + previous.n_users, -1)])}
+
     def _state(self) -> dict[str, Any]:
         return {"module": self.module.state_dict(), "adjacency": self.module.adjacency, "loss": self.loss}
 

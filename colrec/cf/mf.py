@@ -119,6 +119,9 @@ class MF(Recommender):
     def item_embeddings(self) -> np.ndarray:
         return self.module.item.weight.detach().numpy().copy()
 
+    def _entity_rows(self, previous: Recommender, users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+        return {"user.weight": users, "user_bias.weight": users, "item.weight": items, "item_bias.weight": items}
+
     def _state(self) -> dict[str, Any]:
         return {"module": self.module.state_dict(), "loss": self.loss}
 

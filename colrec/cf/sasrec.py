@@ -190,6 +190,11 @@ class SASRec(Recommender):
     def item_embeddings(self) -> np.ndarray:
         return self.module.item.weight[1 : self.n_items + 1].detach().numpy().copy()
 
+    def _entity_rows(self, previous: Recommender, users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+        # rows: 0 the padding, 1..n the items, n+1 the query token
+        table = np.concatenate([[0], np.where(items >= 0, items + 1, -1), [previous.n_items + 1]])
+        return {"item.weight": table, "item_bias.weight": table}
+
     def _state(self) -> dict[str, Any]:
         return {"module": self.module.state_dict(), "keys": self._keys, "items": self._items, "loss": self.loss}
 

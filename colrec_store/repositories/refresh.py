@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from colrec.splits import end_of_day
-from colrec_store.models import Base, Embedding, Interaction, Profile, Recommendation, Run
+from colrec_store.models import Base, Embedding, Interaction, ModelArtifact, Profile, Recommendation, Run
 
 ABANDONED = "abandoned: its process ended before it finished (killed, or the database went away)"
 
@@ -90,6 +90,17 @@ def step_run(session: Session, parent_run_id: int, job: str, method: str | None 
     if method is not None:
         query = query.where(Run.params["method"].astext == method)
     return session.execute(query.order_by(Run.id.desc()).limit(1)).scalar_one_or_none()
+
+
+def step_model(session: Session, parent_run_id: int, kind: str) -> ModelArtifact | None:
+    """The model of that kind a refresh trained (its train step's artifact)."""
+    return session.execute(
+        select(ModelArtifact)
+        .join(Run, Run.id == ModelArtifact.run_id)
+        .where(Run.parent_run_id == parent_run_id, Run.job == "train", ModelArtifact.kind == kind)
+        .order_by(Run.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
 
 
 def _copy_rows(session: Session, model: type[Base], target_run: int, *where: ColumnElement[bool]) -> int:

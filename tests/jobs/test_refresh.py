@@ -3,6 +3,7 @@ backfill, retention and the latest_* views."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -62,6 +63,17 @@ def test_refresh_publishes_every_step_at_once_and_reruns_do_nothing(toy: JobCont
     second = refresh.run(toy, "toy", CF_ONLY, DAY2)
     assert {r["as_of"].isoformat() for r in latest(toy)} == {"2021-06-01"}
     assert second["run_id"] != first["run_id"]
+
+
+def test_nightly_training_warm_starts_from_the_previous_refresh_until_the_chain_is_full(toy: JobContext) -> None:
+    plan = dataclasses.replace(CF_ONLY, warm_epochs=1, full_every=2)
+    nights = [refresh.run(toy, "toy", plan, dt.date(2021, 3, day)) for day in (1, 2, 3)]
+    trained = [
+        rows(toy, "select id, metrics from runs where parent_run_id = :p and job = 'train'", p=night["run_id"])[0]
+        for night in nights
+    ]
+    assert [n["warm_start_from"] for n in nights] == [{"mf": None}, {"mf": trained[0]["id"]}, {"mf": None}]
+    assert [t["metrics"]["epochs_run"] for t in trained] == [2, 1, 2]  # the third night: from scratch again
 
 
 def test_a_failing_step_leaves_the_published_run_untouched(toy: JobContext) -> None:
