@@ -17,8 +17,8 @@ MethodsOpt = Annotated[
 ]
 StepsOpt = Annotated[
     str | None,
-    typer.Option("--steps", help="Steps, comma-separated, from: ingest, split, train, neighbours, recommend, profile, "
-                 "rerank, score, evaluate (default: all but profile and score)."),
+    typer.Option("--steps", help="Steps, comma-separated, from: ingest, split, train, neighbours, retrieve, recommend, "
+                 "profile, rerank, score, evaluate (default: all but retrieve, profile and score)."),
 ]  # fmt: skip
 PlanSplitOpt = Annotated[str, typer.Option("--split", help="The split every step uses.")]
 EpochsOpt = Annotated[int | None, typer.Option(help="Training epochs from scratch (default: each model's own).")]

@@ -30,11 +30,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STEPS = ("ingest", "split", "train", "neighbours", "recommend", "profile", "rerank", "score", "evaluate")
-# The LLM-heavy text steps are opt-in (--steps): RecLM profiles of every user and item, and Yes/No
-# scores of every test pair, are hours of generation on a CPU (minutes on a GPU).
+STEPS = ("ingest", "split", "train", "neighbours", "retrieve", "recommend", "profile", "rerank", "score", "evaluate")
+# The LLM-heavy steps are opt-in (--steps): SCORE's evidence (retriever and reranker training plus
+# the LLM's self-assessments), RecLM profiles of every user and item, and Yes/No scores of every test
+# pair are hours of work on a CPU (minutes on a GPU). With `retrieve`, `score` uses its evidence.
 RECALL_SAMPLE = 200  # entities per space whose HNSW neighbours are checked against exact search
-DEFAULT_STEPS = tuple(s for s in STEPS if s not in ("profile", "score"))
+DEFAULT_STEPS = tuple(s for s in STEPS if s not in ("retrieve", "profile", "score"))
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class _State:
     trained: dict[str, int] = field(default_factory=dict)  # method -> train run
     recommended: dict[str, int] = field(default_factory=dict)  # method -> recommend run
     neighbours_run: int | None = None
+    evidence_run: int | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -205,6 +207,20 @@ def _neighbours(ctx: JobContext, state: _State) -> None:
     state.neighbours_run = result["run_id"]
 
 
+def _retrieve(ctx: JobContext, state: _State) -> None:
+    """SCORE's evidence for the pairs the score step scores, from the collaborative neighbours of
+    the model this refresh trained (SASRec when the plan has it, as in the paper)."""
+    from jobs import retrieve
+
+    p = state.plan
+    cf_model = "sasrec" if "sasrec" in p.methods else p.methods[0]
+    config = dataclasses.replace(retrieve.RetrieveConfig(), cf_model=cf_model)
+    result = retrieve.run(ctx, state.dataset, p.split, parts=("test",), limit=p.score_limit, as_of=state.as_of,
+                          seed=p.seed, model=p.llm_model, config=config, cf_run=_trained(state, cf_model))  # fmt: skip
+    state.evidence_run = result["run_id"]
+    state.outputs["retrieve"] = {k: result.get(k) for k in ("pairs", "pairs_with_evidence", "llm_calls", "cache_hits")}
+
+
 def _recommend(ctx: JobContext, state: _State) -> None:
     from jobs import recommend
 
@@ -259,9 +275,15 @@ def _score(ctx: JobContext, state: _State) -> None:
     from jobs import score
 
     p = state.plan
-    result = score.run(ctx, state.dataset, p.split, parts=("test",), model=p.llm_model, limit=p.score_limit,
-                       as_of=state.as_of, seed=p.seed)  # fmt: skip
-    state.outputs["score"] = {k: result.get(k) for k in ("pairs", "auc", "llm_calls", "cache_hits")}
+    result = score.run(ctx, state.dataset, p.split, method=_score_method(state), parts=("test",),
+                       model=p.llm_model, limit=p.score_limit, as_of=state.as_of, seed=p.seed,
+                       evidence_run=state.evidence_run)  # fmt: skip
+    state.outputs["score"] = {"method": _score_method(state),
+                              **{k: result.get(k) for k in ("pairs", "auc", "llm_calls", "cache_hits")}}  # fmt: skip
+
+
+def _score_method(state: _State) -> str:
+    return "score" if state.evidence_run is not None else "llm"
 
 
 def _evaluate(ctx: JobContext, state: _State) -> None:
@@ -275,8 +297,9 @@ def _evaluate(ctx: JobContext, state: _State) -> None:
         )
         metrics[method] = {k: v for k, v in result.items() if isinstance(v, float)}
     if "score" in p.steps:
-        result = evaluate.run(ctx, state.dataset, "llm", p.split, as_of=state.as_of, seed=p.seed)
-        metrics["llm"] = {k: v for k, v in result.items() if isinstance(v, float)}
+        method = _score_method(state)
+        result = evaluate.run(ctx, state.dataset, method, p.split, as_of=state.as_of, seed=p.seed)
+        metrics[method] = {k: v for k, v in result.items() if isinstance(v, float)}
     state.outputs["metrics"] = metrics
 
 
@@ -303,6 +326,7 @@ STEP_FUNCTIONS: dict[str, Callable[[JobContext, _State], None]] = {
     "split": _split,
     "train": _train,
     "neighbours": _neighbours,
+    "retrieve": _retrieve,
     "recommend": _recommend,
     "profile": _profile,
     "rerank": _rerank,

@@ -77,7 +77,9 @@ class Behaviours:
 
 def run(ctx: JobContext, dataset: str, split: str, *, method: str = "score", parts: tuple[str, ...] = ("test",),
         limit: int | None = None, as_of: dt.date | None = None, seed: int = 0, model: str | None = None,
-        config: RetrieveConfig = RetrieveConfig()) -> dict[str, Any]:  # fmt: skip
+        config: RetrieveConfig = RetrieveConfig(), cf_run: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """`cf_run`: the train run whose user neighbours CAR learns from (a refresh passes the model it
+    has just staged); default: the newest published `config.cf_model` model on the split."""
     if method not in METHODS:
         raise ColrecError(f"unknown retrieval method {method!r}; known: {', '.join(METHODS)}")
     window = load_window(ctx, dataset, split, as_of, seed)
@@ -88,7 +90,7 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "score", par
     genres = item_genres(window.index.items.tolist(), window.item_attributes)
     behaviours = Behaviours(likes, {u: behaviour_text(items, window.titles, genres) for u, items in likes.items()})
     with ctx.transaction() as session:
-        _, trained = latest_model(session, window.dataset_id, config.cf_model, split)
+        _, trained = latest_model(session, window.dataset_id, config.cf_model, split, run_id=cf_run)
     llm = CachedLLM(ctx, model)
     params = {"method": method, **split_params(split, as_of, seed), "parts": list(parts), "limit": limit,
               "cf_run": trained.id, "model": llm.model_name, "retriever": ctx.settings.retriever_model,

@@ -3,6 +3,7 @@ models: evidence rows, determinism under a seed, the reader view, and the SCORE 
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from colrec.errors import ColrecError
 from colrec.retrieval.car import CarConfig
 from colrec.retrieval.sare import SareConfig
 from colrec_store.config import Settings
-from jobs import evaluate, ingest, retrieve, score, train
+from jobs import evaluate, ingest, refresh, retrieve, score, train
 from jobs.context import JobContext
 from tests.helpers import CSV_MAPPING, community_events, rows
 
@@ -81,3 +82,20 @@ def test_score_method_needs_evidence(score_ctx: JobContext, tmp_path: Path) -> N
         score.run(score_ctx, "d", "random", method="score", limit=5)
     with pytest.raises(ColrecError, match="unknown retrieval method"):
         retrieve.run(score_ctx, "d", "random", method="coral")
+
+
+def test_a_refresh_with_the_retrieve_step_scores_with_its_evidence(score_ctx: JobContext, tmp_path: Path) -> None:
+    ingest.run(score_ctx, [community_events(tmp_path / "e.csv", users=40, per_user=20)], dataset="d", fmt="csv",
+               mapping=CSV_MAPPING)  # fmt: skip
+    plan = refresh.RefreshPlan(methods=("sasrec",), epochs=2, score_limit=20,
+                               steps=("split", "train", "retrieve", "score", "evaluate"))  # fmt: skip
+    done = refresh.run(score_ctx, "d", plan, dt.date(2022, 1, 1))
+    assert done["status"] == "published" and done["score"]["method"] == "score" and done["score"]["pairs"] == 20
+    assert done["retrieve"]["pairs"] == 20 and "auc" in done["metrics"]["score"]
+    steps = rows(score_ctx, "select id, job, status, params from runs where parent_run_id = :p", p=done["run_id"])
+    by_job = {s["job"]: s for s in steps}
+    assert {s["status"] for s in steps} == {"published"}
+    assert by_job["evidence"]["params"]["cf_run"] == by_job["train"]["id"]  # this refresh's model, not another
+    assert by_job["score"]["params"]["evidence_run"] == by_job["evidence"]["id"]
+    shown = rows(score_ctx, "select count(*) as n from latest_evidence where dataset = 'd'")[0]["n"]
+    assert shown > 0
