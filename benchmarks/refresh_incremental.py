@@ -6,7 +6,7 @@ the same date, side by side in one run on MovieLens-100K.
 Database A: refresh as of DAY1, then DAY2 (incremental: the rerank step reuses DAY1's LLM rankings
 of users with nothing new). Database B: DAY2 from scratch (full). The LLM cache is per database, so
 B pays for every prompt. Reports per-step seconds, LLM calls and the ratios. Writes
-benchmarks/results/refresh_incremental.json.
+benchmarks/results/refresh_incremental-<model>.json.
 
 `--model tiny` (the default) runs the LLM steps on a tiny random Llama built on the fly: the LLM
 calls are the same as with any model, the seconds are then the pipeline's own cost. A full rerank
@@ -44,7 +44,8 @@ def _context(admin_url: str, name: str, args: argparse.Namespace, data_dir: Path
 
 def _summary(result: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": round(sum(result["timings"].values()), 2), "timings": result["timings"],
-            "llm_calls": result["rerank"]["llm_calls"], "reranked_users": result["rerank"]["reranked_users"]}  # fmt: skip
+            "llm_calls": result["rerank"]["llm_calls"], "reranked_users": result["rerank"]["reranked_users"],
+            "warm_start_from": result.get("warm_start_from"), "metrics": result.get("metrics")}  # fmt: skip
 
 
 def main() -> None:
@@ -58,6 +59,7 @@ def main() -> None:
     args = parser.parse_args()
     plan = refresh.RefreshPlan(methods=("mf",), epochs=args.epochs, rerank_candidates=args.candidates,
                                steps=("split", "train", "neighbours", "recommend", "rerank", "evaluate"))  # fmt: skip
+    label = "tiny" if args.model == "tiny" else Path(args.model).name
     with scratch_server() as admin, tempfile.TemporaryDirectory() as tmp:
         args.model_dir = args.model_dir or Settings().models_path
         if args.model == "tiny":
@@ -80,7 +82,7 @@ def main() -> None:
     }  # fmt: skip
     for key in ("ratio_total_seconds", "ratio_rerank_seconds", "ratio_llm_calls"):
         print(f"{key}: {results[key]}")  # noqa: T201
-    print(f"written to {write_results('refresh_incremental', results)}")  # noqa: T201
+    print(f"written to {write_results(f"refresh_incremental-{label}", results)}")  # noqa: T201
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from colrec.cf.side import ENTITY_BUFFERS, SideFeatures, SidePaths
+
 EpochHook = Callable[[int, dict[str, float]], None]
 
 
@@ -64,11 +66,13 @@ class ModelConfig:
     weight_decay: float = 0.0
     seed: int = 0
     patience: int = 3  # epochs without a better validation AUC before stopping (0: never stop early)
+    side_hidden: int = 128  # hidden width of the side-feature MLP (models that take side features)
 
 
 class Recommender(ABC):
     name: ClassVar[str]
     config_class: ClassVar[type[ModelConfig]]
+    takes_side_features: ClassVar[bool] = False  # RecLM's profile fusion (colrec.cf.side)
 
     def __init__(self, config: ModelConfig, n_users: int, n_items: int) -> None:
         self.config = config
@@ -125,6 +129,25 @@ class Recommender(ABC):
             )
         return items_out, scores_out
 
+    # --- side features (profile fusion) -----------------------------------------------------
+    def set_side_features(self, side: SideFeatures) -> None:
+        """Fuse user/item side vectors (profile or text embeddings) into the ID embeddings; before fit."""
+        if not self.takes_side_features:
+            raise ValueError(f"{self.name} models take no side features (mf and lightgcn do)")
+        for kind, matrix, rows in (("user", side.users, self.n_users), ("item", side.items, self.n_items)):
+            if matrix is not None and matrix.shape[0] != rows:
+                raise ValueError(f"{kind} side vectors: {matrix.shape[0]} rows for {rows} {kind}s")
+        seed_everything(self.config.seed)
+        self.module.side = SidePaths(side, self.config.dim, self.config.side_hidden)  # type: ignore[attr-defined]
+
+    def _side_state(self) -> dict[str, Any]:
+        side = getattr(self.module, "side", None)  # type: ignore[attr-defined]
+        return {"side": side.shapes() if side is not None else None}
+
+    def _restore_side(self, state: dict[str, Any]) -> None:
+        if state.get("side"):
+            self.module.side = SidePaths.from_shapes(state["side"], self.config.dim, self.config.side_hidden)  # type: ignore[attr-defined]
+
     # --- warm start -----------------------------------------------------------------------
     def _entity_rows(self, previous: Recommender, users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray] | None:
         """For each parameter whose rows are users or items: the row of `previous` for each of this
@@ -145,7 +168,11 @@ class Recommender(ABC):
         if rows is None:
             raise ValueError(f"{self.name} models do not warm-start")
         old, new = previous.module.state_dict(), self.module.state_dict()  # type: ignore[attr-defined]
+        if old.keys() != new.keys():
+            raise ValueError("the previous model has other parts (side features on one side only?)")
         for name, tensor in new.items():
+            if name.rsplit(".", 1)[-1] in ENTITY_BUFFERS:
+                continue  # tonight's own side vectors and masks
             if name in rows:
                 source = torch.as_tensor(rows[name])
                 known = torch.nonzero(source >= 0).squeeze(1)

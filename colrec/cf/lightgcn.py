@@ -22,6 +22,7 @@ from colrec.cf.base import (
     batches,
     seed_everything,
 )
+from colrec.cf.side import SidePaths
 from colrec.metrics import auc
 
 
@@ -56,10 +57,18 @@ class LightGCNModule(nn.Module):
         self.embedding = nn.Embedding(n_users + n_items, dim)
         nn.init.normal_(self.embedding.weight, std=0.1)
         self.adjacency: torch.Tensor | None = None
+        self.side: SidePaths | None = None
+
+    def layer0(self) -> torch.Tensor:
+        """The ID embeddings, fused with the side vectors where the model has them."""
+        if self.side is None:
+            return self.embedding.weight
+        table = self.embedding.weight
+        return torch.cat([self.side.all_users(table[: self.n_users]), self.side.all_items(table[self.n_users :])])
 
     def propagate(self) -> tuple[torch.Tensor, torch.Tensor]:
         assert self.adjacency is not None, "fit() builds the graph first"
-        layer = self.embedding.weight
+        layer = self.layer0()
         total = layer
         for _ in range(self.layers):
             layer = torch.sparse.mm(self.adjacency, layer)
@@ -71,6 +80,7 @@ class LightGCNModule(nn.Module):
 class LightGCN(Recommender):
     name = "lightgcn"
     config_class = LightGCNConfig
+    takes_side_features = True
     config: LightGCNConfig
 
     def __init__(self, config: LightGCNConfig, n_users: int, n_items: int) -> None:
@@ -91,6 +101,8 @@ class LightGCN(Recommender):
         self.module.adjacency = normalised_adjacency(positives.users, positives.items, self.n_users, self.n_items)
         data = train if self.loss == "bce" else positives
         seen = SeenIndex(train.users, train.items, self.n_items)
+        if self.module.side is not None:
+            self.module.side.mark_trained(train.users, train.items)
         optimizer = torch.optim.Adam(self.module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         stopper, history = EarlyStopping(cfg.patience), []
         for epoch in range(cfg.epochs):
@@ -158,9 +170,11 @@ class LightGCN(Recommender):
         return {"embedding.weight": np.concatenate([users, np.where(items >= 0, items + previous.n_users, -1)])}
 
     def _state(self) -> dict[str, Any]:
-        return {"module": self.module.state_dict(), "adjacency": self.module.adjacency, "loss": self.loss}
+        return {"module": self.module.state_dict(), "adjacency": self.module.adjacency, "loss": self.loss,
+                **self._side_state()}  # fmt: skip
 
     def _load_state(self, state: dict[str, Any]) -> None:
+        self._restore_side(state)
         self.module.load_state_dict(state["module"])
         self.module.adjacency = state["adjacency"]
         self.loss = state["loss"]

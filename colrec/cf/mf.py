@@ -24,6 +24,7 @@ from colrec.cf.base import (
     batches,
     seed_everything,
 )
+from colrec.cf.side import SidePaths
 from colrec.metrics import auc
 
 
@@ -45,15 +46,26 @@ class MFModule(nn.Module):
             nn.init.normal_(table.weight, std=init_std)
         for table in (self.user_bias, self.item_bias):
             nn.init.zeros_(table.weight)
+        self.side: SidePaths | None = None
+
+    def user_vectors(self, users: torch.Tensor) -> torch.Tensor:
+        return self.side.user(users, self.user(users)) if self.side is not None else self.user(users)
+
+    def item_vectors(self, items: torch.Tensor) -> torch.Tensor:
+        return self.side.item(items, self.item(items)) if self.side is not None else self.item(items)
+
+    def item_matrix(self) -> torch.Tensor:
+        return self.side.all_items(self.item.weight) if self.side is not None else self.item.weight
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        dot = (self.user(users) * self.item(items)).sum(-1)
+        dot = (self.user_vectors(users) * self.item_vectors(items)).sum(-1)
         return dot + self.user_bias(users).squeeze(-1) + self.item_bias(items).squeeze(-1) + self.bias
 
 
 class MF(Recommender):
     name = "mf"
     config_class = MFConfig
+    takes_side_features = True
     config: MFConfig
 
     def __init__(self, config: MFConfig, n_users: int, n_items: int) -> None:
@@ -71,6 +83,8 @@ class MF(Recommender):
         self.loss = ("bce" if train.has_negatives else "bpr") if cfg.loss == "auto" else cfg.loss
         data = train if self.loss == "bce" else train.positives()
         seen = SeenIndex(train.users, train.items, self.n_items)
+        if self.module.side is not None:
+            self.module.side.mark_trained(train.users, train.items)
         optimizer = torch.optim.Adam(self.module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         stopper, history = EarlyStopping(cfg.patience), []
         for epoch in range(cfg.epochs):
@@ -110,21 +124,24 @@ class MF(Recommender):
     def score_all(self, users: np.ndarray) -> np.ndarray:
         m = self.module
         u = torch.as_tensor(users, dtype=torch.long)
-        scores = m.user(u) @ m.item.weight.T + m.user_bias(u) + m.item_bias.weight.T + m.bias
+        scores = m.user_vectors(u) @ m.item_matrix().T + m.user_bias(u) + m.item_bias.weight.T + m.bias
         return scores.numpy()
 
+    @torch.no_grad()
     def user_embeddings(self) -> np.ndarray:
-        return self.module.user.weight.detach().numpy().copy()
+        return self.module.user_vectors(torch.arange(self.n_users)).numpy().copy()
 
+    @torch.no_grad()
     def item_embeddings(self) -> np.ndarray:
-        return self.module.item.weight.detach().numpy().copy()
+        return self.module.item_matrix().numpy().copy()
 
     def _entity_rows(self, previous: Recommender, users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
         return {"user.weight": users, "user_bias.weight": users, "item.weight": items, "item_bias.weight": items}
 
     def _state(self) -> dict[str, Any]:
-        return {"module": self.module.state_dict(), "loss": self.loss}
+        return {"module": self.module.state_dict(), "loss": self.loss, **self._side_state()}
 
     def _load_state(self, state: dict[str, Any]) -> None:
+        self._restore_side(state)
         self.module.load_state_dict(state["module"])
         self.loss = state["loss"]
