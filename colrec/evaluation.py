@@ -49,12 +49,23 @@ def _ranking(model: Recommender, index: IdIndex, split: Split, seen: dict[int, n
     items = index.item_index(positives["item_id"].to_numpy())
     truth = pl.DataFrame({"u": users, "i": items}).group_by("u").agg(pl.col("i")).sort("u")
     ranked_users = truth["u"].to_numpy()
+    warm = _warm_items(index, split) if split.config.name == "zero-shot" else None
+    if warm is not None:  # RecLM's zero-shot protocol: rank among the items held out of training
+        seen = {int(u): np.union1d(seen.get(int(u), np.zeros(0, np.int64)), warm) for u in ranked_users}
     top, _ = model.recommend(ranked_users, k, exclude=seen)
     recall, ndcg = metrics.recall_ndcg_at_k(top.tolist(), [set(i) for i in truth["i"].to_list()], k)
     result: dict[str, Any] = {f"recall@{k}": recall, f"ndcg@{k}": ndcg, "ranked_users": int(ranked_users.size)}
+    if warm is not None:
+        result["ranked_among"] = "held-out items"
     if split.negatives.height:
         result.update(_sampled(model, index, split, positives))
     return result
+
+
+def _warm_items(index: IdIndex, split: Split) -> np.ndarray:
+    """Indices of every item outside the zero-shot test items (warm items and never-seen ones)."""
+    cold = index.item_index(split.part("test")["item_id"].unique().to_numpy())
+    return np.setdiff1d(np.arange(index.n_items), cold)
 
 
 def _sampled(model: Recommender, index: IdIndex, split: Split, positives: pl.DataFrame) -> dict[str, Any]:

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
         default="all-minilm-l6-v2",
         description="SCORE's CAR base encoder: catalogue name or folder (production: all-mpnet-base-v2).",
     )
+    text_encoder: str = Field(
+        default="all-minilm-l6-v2",
+        description="Sentence encoder of profile and item-text embeddings (production: all-mpnet-base-v2).",
+    )
     reranker_model: str = Field(
         default="all-minilm-l6-v2",
         description="SCORE's SARE base: a cross-encoder, or an encoder that gets a new head (production: "

@@ -174,6 +174,12 @@ def train(
     lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
     seed: SeedOpt = 0,
     k: Annotated[int, typer.Option(help="K of Recall@K/NDCG@K.")] = 20,
+    side: Annotated[
+        str, typer.Option(help="RecLM profile fusion (mf, lightgcn): none, text, profiles or text+profiles.")
+    ] = "none",
+    profile_run: Annotated[
+        int | None, typer.Option(help="Profile run for --side profiles (default: newest made from --split).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a collaborative model; store the artifact, embeddings (pgvector) and metrics."""
@@ -190,6 +196,8 @@ def train(
         dim=dim,
         lr=lr,
         k=k,
+        side=side,
+        profile_run=profile_run,
     )
     show(result, as_json, f"{dataset}: {model} on {split}")
 
@@ -370,14 +378,17 @@ def profile(
     limit: Annotated[int | None, typer.Option(help="At most this many users and this many items.")] = None,
     model: Annotated[str | None, typer.Option(help="Catalogue name or model folder.")] = None,
     as_of: AsOfOpt = None,
+    split: Annotated[
+        str | None, typer.Option(help="Profile from this split's training part only (for `train --side`).")
+    ] = None,
+    seed: SeedOpt = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """RecLM user and item profiles (LLM, cache first) into `profiles`, embeddings into pgvector."""
     from jobs import profile as job
 
-    result = job.run(
-        job_context(typer_ctx), dataset, users=users, items=items, limit=limit, model=model, as_of=as_date(as_of)
-    )
+    result = job.run(job_context(typer_ctx), dataset, users=users, items=items, limit=limit, model=model,
+                     as_of=as_date(as_of), split=split, seed=seed)  # fmt: skip
     show(result, as_json, f"{dataset}: profiles")
 
 

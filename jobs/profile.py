@@ -27,7 +27,7 @@ from colrec.llm.encoder import TextEncoder, most_similar
 from colrec.llm.engine import GenerationParams, sha256
 from colrec.llm.parsing import ParseError, profile_text
 from colrec.llm.prompts import ItemText, UserRecord, reclm_cold_item_profile, reclm_item_profile, reclm_user_profile
-from colrec.splits import until
+from colrec.splits import SplitConfig, make_split, until
 from colrec_store.repositories import interactions
 from colrec_store.repositories.datasets import dataset_id as find_dataset
 from colrec_store.repositories.embeddings import Space, write_embeddings
@@ -69,8 +69,12 @@ def run(
     neighbours_k: int = 3,
     neighbours_run: int | None = None,
     carry: Carry | None = None,
+    split: str | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    data = _load(ctx, dataset, as_of, neighbours_k, neighbours_run)
+    """With `split`, profiles see only that split's training part (so a model trained and evaluated
+    on the split can fuse them without test data leaking in); else every interaction up to as_of."""
+    data = _load(ctx, dataset, as_of, neighbours_k, neighbours_run, split, seed)
     with ctx.transaction() as session:
         before = read_profiles(session, carry.from_run) if carry else {}
     llm = CachedLLM(ctx, model)
@@ -83,6 +87,8 @@ def run(
         "neighbours_k": neighbours_k,
         "as_of": as_of.isoformat() if as_of else None,
         "carry_from": carry.from_run if carry else None,
+        "split": split,
+        "seed": seed if split else None,
     }
     try:
         with ctx.run("profile", dataset_id=data.dataset_id, params=params, as_of=as_of) as record:
@@ -150,10 +156,13 @@ def _carry_over(session: Session, source: int, target: int, fresh: _Fresh) -> di
     return counts
 
 
-def _load(ctx: JobContext, dataset: str, as_of: dt.date | None, k: int, neighbours_run: int | None) -> Catalogue:
+def _load(ctx: JobContext, dataset: str, as_of: dt.date | None, k: int, neighbours_run: int | None,
+          split: str | None, seed: int) -> Catalogue:  # fmt: skip
     with ctx.transaction() as session:
         dataset_id = find_dataset(session, dataset)
         rows = until(interactions.interactions(session, dataset_id), as_of).sort("ts", "interaction_id")
+        if split is not None:
+            rows = make_split(rows, SplitConfig(name=split, as_of=as_of, seed=seed)).part("train")
         items = interactions.items(session, dataset_id)
         users = interactions.users(session, dataset_id)
         neighbours = latest_neighbours(session, dataset_id, "cf_user", k, neighbours_run)
@@ -227,7 +236,7 @@ def _item_profiles(ctx: JobContext, llm: CachedLLM, data: Catalogue, record: Run
     known.update({r["entity_id"]: r["text"] for r in made if not r["failed"]})
     cold = [i for i in targets if i not in by_item or not by_item[i]]
     if cold and known:
-        encoder = TextEncoder(encoder_path(ctx.settings.models_path, "all-minilm-l6-v2"))
+        encoder = TextEncoder(encoder_path(ctx.settings.models_path, ctx.settings.text_encoder))
         pool = sorted(known)
         nearest = most_similar(
             encoder.encode([data.items[i].title for i in cold]), encoder.encode([data.items[i].title for i in pool]), 3
@@ -248,7 +257,7 @@ def _embed(ctx: JobContext, made: list[dict[str, Any]]) -> dict[str, tuple[np.nd
     good = [r for r in made if not r["failed"]]
     if not good:
         return {}
-    encoder = TextEncoder(encoder_path(ctx.settings.models_path, "all-minilm-l6-v2"))
+    encoder = TextEncoder(encoder_path(ctx.settings.models_path, ctx.settings.text_encoder))
     out = {}
     for kind in ("user", "item"):
         rows = [r for r in good if r["entity_kind"] == kind]

@@ -6,9 +6,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from colrec.cf.base import Recommender
 from colrec.cf.data import IdIndex, item_tokens, previous_rows
@@ -20,6 +23,7 @@ from colrec_store.repositories.embeddings import Space, write_embeddings
 from colrec_store.repositories.models import record_model
 from jobs.console import progress
 from jobs.context import JobContext
+from jobs.side import TEXT_SPACE, side_features
 from jobs.windows import load_window, split_params
 
 log = logging.getLogger(__name__)
@@ -49,14 +53,24 @@ def run(
     lr: float | None = None,
     k: int = 20,
     warm: WarmStart | None = None,
+    side: str = "none",
+    profile_run: int | None = None,
 ) -> dict[str, Any]:
+    """`side`: RecLM's profile fusion (jobs.side): none, text, profiles or text+profiles."""
     window = load_window(ctx, dataset, split, as_of, seed)
     index = window.index
     model = build(model_name, index.n_users, index.n_items, epochs=epochs, dim=dim, lr=lr, seed=seed)
     if isinstance(model, DeepFM):
         model.set_item_tokens(item_tokens(window.item_attributes))
     model.user_ids, model.item_ids = index.users, index.items
-    params = {"model": model_name, **split_params(split, as_of, seed), "config": dataclasses.asdict(model.config)}
+    features, side_info, text_vectors = side_features(ctx, window, side, split, profile_run)
+    if features is not None:
+        try:
+            model.set_side_features(features)
+        except ValueError as err:
+            raise ColrecError(str(err)) from err
+    params = {"model": model_name, **split_params(split, as_of, seed), "config": dataclasses.asdict(model.config),
+              **side_info}  # fmt: skip
     if warm is not None:
         _warm_start(model, index, warm)
         params["warm_start"] = {"from_run": warm.from_run, "chain": warm.chain}
@@ -65,7 +79,10 @@ def run(
         valid = index.interactions(window.split.part("valid"))
         task = bar.add_task(f"train {model_name}", total=model.config.epochs)
 
+        ends = [time.perf_counter()]
+
         def on_epoch(epoch: int, stats: dict[str, float]) -> None:
+            ends.append(time.perf_counter())
             bar.advance(task)
             log.info("epoch %d: %s", epoch + 1, {key: round(v, 4) for key, v in stats.items()})
 
@@ -73,7 +90,10 @@ def run(
             report = model.fit(train, valid if valid.labels.size and valid.has_negatives else None, on_epoch)
         with record.timed("evaluate"):
             record.metrics.update(evaluate(model, window.split, index, k))
-        record.metrics.update(epochs_run=report["epochs_run"], best_epoch=report["best_epoch"], **window.split.counts())
+        # the median epoch: the first one also pays for one-off set-up (torch imports its compiler then)
+        seconds_per_epoch = round(float(np.median(np.diff(ends))), 4) if len(ends) > 1 else None
+        record.metrics.update(epochs_run=report["epochs_run"], best_epoch=report["best_epoch"],
+                              seconds_per_epoch=seconds_per_epoch, **window.split.counts())  # fmt: skip
         path = ctx.settings.models_path / "runs" / str(record.id) / f"{model_name}.pt"
         model.save(path)
         with ctx.transaction() as session:
@@ -94,6 +114,9 @@ def run(
             write_embeddings(
                 session, window.dataset_id, Space(record.id, ITEM_SPACE, dim_), index.items, model.item_embeddings()
             )
+            if text_vectors is not None:
+                text_space = Space(record.id, TEXT_SPACE, text_vectors.shape[1])
+                write_embeddings(session, window.dataset_id, text_space, index.items, text_vectors)
             record.finish(session, "published")
     return {"run_id": record.id, "path": str(path), **record.metrics}
 

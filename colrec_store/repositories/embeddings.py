@@ -71,7 +71,8 @@ def read_embeddings(session: Session, space: Space) -> tuple[np.ndarray, np.ndar
     ).all()
     if not rows:
         return np.zeros(0, dtype=np.int64), np.zeros((0, space.dim), dtype=np.float32)
-    return np.array([r[0] for r in rows], dtype=np.int64), np.stack([np.asarray(r[1], dtype=np.float32) for r in rows])
+    vectors = [np.asarray(r[1].to_numpy() if hasattr(r[1], "to_numpy") else r[1], dtype=np.float32) for r in rows]
+    return np.array([r[0] for r in rows], dtype=np.int64), np.stack(vectors)  # pgvector may hand back Vector objects
 
 
 def nearest(

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from colrec.errors import ColrecError
 from colrec_store.models import Neighbour, Profile, Rationale, Run
 
 
@@ -81,3 +82,21 @@ def latest_user_profiles(session: Session, dataset_id: int, as_of: Any = None) -
         .where(Profile.run_id == run_id, Profile.entity_kind == "user", Profile.failed.is_(False))
     ).all()  # fmt: skip
     return run_id, {int(u): text for u, text in found if text}
+
+
+def profile_run_for_split(session: Session, dataset_id: int, split: str, run_id: int | None = None) -> int:
+    """The given profile run, else the newest finished one made from `split`'s training part only
+    (profiles made from every interaction would carry test data into a model trained on the split)."""
+    query = select(Run.id, Run.params).where(Run.dataset_id == dataset_id, Run.job == "profile",
+                                             Run.status.in_(("staged", "published")))  # fmt: skip
+    if run_id is not None:
+        query = query.where(Run.id == run_id)
+    else:
+        query = query.where(Run.params["split"].astext == split)
+    found = session.execute(query.order_by(Run.id.desc()).limit(1)).first()
+    if found is None:
+        what = f"profile run {run_id}" if run_id is not None else f"profile run made from split {split!r}"
+        raise ColrecError(f"no {what} for this dataset: run `colrec-jobs profile --split {split}` first")
+    if found[1].get("split") != split:
+        raise ColrecError(f"profile run {found[0]} was made from split {found[1].get('split')!r}, not {split!r}")
+    return int(found[0])
