@@ -82,7 +82,7 @@ def main() -> None:
     }  # fmt: skip
     for key in ("ratio_total_seconds", "ratio_rerank_seconds", "ratio_llm_calls"):
         print(f"{key}: {results[key]}")  # noqa: T201
-    print(f"written to {write_results(f"refresh_incremental-{label}", results)}")  # noqa: T201
+    print(f"written to {write_results(f'refresh_incremental-{label}', results)}")  # noqa: T201
 
 
 if __name__ == "__main__":
