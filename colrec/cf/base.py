@@ -67,6 +67,7 @@ class ModelConfig:
     seed: int = 0
     patience: int = 3  # epochs without a better validation AUC before stopping (0: never stop early)
     side_hidden: int = 128  # hidden width of the side-feature MLP (models that take side features)
+    side_id_dropout: float = 0.3  # share of entities trained on their side vector alone each step
 
 
 class Recommender(ABC):
@@ -138,7 +139,8 @@ class Recommender(ABC):
             if matrix is not None and matrix.shape[0] != rows:
                 raise ValueError(f"{kind} side vectors: {matrix.shape[0]} rows for {rows} {kind}s")
         seed_everything(self.config.seed)
-        self.module.side = SidePaths(side, self.config.dim, self.config.side_hidden)  # type: ignore[attr-defined]
+        cfg = self.config
+        self.module.side = SidePaths(side, cfg.dim, cfg.side_hidden, cfg.side_id_dropout)  # type: ignore[attr-defined]
 
     def _side_state(self) -> dict[str, Any]:
         side = getattr(self.module, "side", None)  # type: ignore[attr-defined]
@@ -146,7 +148,8 @@ class Recommender(ABC):
 
     def _restore_side(self, state: dict[str, Any]) -> None:
         if state.get("side"):
-            self.module.side = SidePaths.from_shapes(state["side"], self.config.dim, self.config.side_hidden)  # type: ignore[attr-defined]
+            cfg = self.config
+            self.module.side = SidePaths.from_shapes(state["side"], cfg.dim, cfg.side_hidden, cfg.side_id_dropout)  # type: ignore[attr-defined]
 
     # --- warm start -----------------------------------------------------------------------
     def _entity_rows(self, previous: Recommender, users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray] | None:

@@ -33,8 +33,11 @@ class SideFeatures:
 
 
 class SidePath(nn.Module):
-    def __init__(self, features: np.ndarray, dim: int, hidden: int) -> None:
+    def __init__(self, features: np.ndarray, dim: int, hidden: int, id_dropout: float = 0.0) -> None:
         super().__init__()
+        # While training, drop the ID part of this share of entities (DropoutNet's trick): the MLP
+        # must then carry them alone, as it will for cold entities; otherwise it learns little.
+        self.id_dropout = id_dropout
         matrix = torch.as_tensor(np.asarray(features, dtype=np.float32))
         self.register_buffer("features", matrix)
         self.register_buffer("has_side", (matrix.abs().sum(1) > 0).float().unsqueeze(1))
@@ -49,19 +52,27 @@ class SidePath(nn.Module):
 
     def forward(self, ids: torch.Tensor, id_vectors: torch.Tensor) -> torch.Tensor:
         side = self.mlp(self.features[ids]) * self.has_side[ids]
-        return id_vectors * self.has_id[ids] + side
+        return id_vectors * self._keep_id(self.has_id[ids] * self.has_side[ids], self.has_id[ids]) + side
 
     def fuse_all(self, table: torch.Tensor) -> torch.Tensor:
-        return table * self.has_id + self.mlp(self.features) * self.has_side
+        keep = self._keep_id(self.has_id * self.has_side, self.has_id)
+        return table * keep + self.mlp(self.features) * self.has_side
+
+    def _keep_id(self, droppable: torch.Tensor, has_id: torch.Tensor) -> torch.Tensor:
+        """Only entities with a side vector can lose their ID part."""
+        if not self.training or self.id_dropout <= 0:
+            return has_id
+        dropped = (torch.rand_like(droppable) < self.id_dropout).float() * droppable
+        return has_id - dropped
 
 
 class SidePaths(nn.Module):
     """The user and item paths of one model (either may be absent)."""
 
-    def __init__(self, side: SideFeatures, dim: int, hidden: int) -> None:
+    def __init__(self, side: SideFeatures, dim: int, hidden: int, id_dropout: float = 0.0) -> None:
         super().__init__()
-        self.users = SidePath(side.users, dim, hidden) if side.users is not None else None
-        self.items = SidePath(side.items, dim, hidden) if side.items is not None else None
+        self.users = SidePath(side.users, dim, hidden, id_dropout) if side.users is not None else None
+        self.items = SidePath(side.items, dim, hidden, id_dropout) if side.items is not None else None
 
     def mark_trained(self, users: np.ndarray, items: np.ndarray) -> None:
         if self.users is not None:
@@ -89,8 +100,10 @@ class SidePaths(nn.Module):
         }
 
     @classmethod
-    def from_shapes(cls, shapes: dict[str, tuple[int, int] | None], dim: int, hidden: int) -> SidePaths:
+    def from_shapes(
+        cls, shapes: dict[str, tuple[int, int] | None], dim: int, hidden: int, id_dropout: float = 0.0
+    ) -> SidePaths:
         def zeros(shape: tuple[int, int] | None) -> np.ndarray | None:
             return np.zeros(shape, dtype=np.float32) if shape is not None else None
 
-        return cls(SideFeatures(zeros(shapes["users"]), zeros(shapes["items"])), dim, hidden)
+        return cls(SideFeatures(zeros(shapes["users"]), zeros(shapes["items"])), dim, hidden, id_dropout)
