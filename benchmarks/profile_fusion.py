@@ -11,7 +11,7 @@ seconds per epoch of
 - `profiles` and `text+profiles`: LLM profile embeddings fused (RecLM's Augment), when --profiles
   is above 0: the profile job (the configured LLM, SmolLM2 offline) profiles at most that many
   users and that many items, from the split's training part only.
-Writes benchmarks/results/profile_fusion-<dataset>.json.
+Writes benchmarks/results/profile_fusion-<dataset>[-profiles].json.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--models", default="mf,lightgcn")
     parser.add_argument("--profiles", type=int, default=0, help="Profile at most this many users and items (0: none).")
+    parser.add_argument("--splits", default="random,zero-shot")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--backend", default=None, help="LLM back end of the profile job (default: settings).")
     args = parser.parse_args()
@@ -56,7 +57,7 @@ def main() -> None:
             update["llm_backend"] = args.backend
         ctx = JobContext(Settings(**update))  # type: ignore[arg-type]
         ingest.run(ctx, [args.data or data], dataset=args.dataset, fmt=fmt)
-        for split in ("random", "zero-shot"):
+        for split in args.splits.split(","):
             if args.profiles:
                 start = time.perf_counter()
                 made = profile.run(ctx, args.dataset, limit=args.profiles, split=split)
@@ -69,9 +70,10 @@ def main() -> None:
                     print(row)  # noqa: T201
                     rows.append(row)
     _overheads(rows)
-    out = {"dataset": args.dataset, "profiles_limit": args.profiles, "profile_runs": profiled, "rows": rows,
-           "llm_model": Settings().llm_model, "text_encoder": Settings().text_encoder}  # fmt: skip
-    print(f"written to {write_results(f'profile_fusion-{args.dataset}', out)}")  # noqa: T201
+    out = {"dataset": args.dataset, "profiles_limit": args.profiles, "splits": args.splits, "profile_runs": profiled,
+           "rows": rows, "llm_model": Settings().llm_model, "text_encoder": Settings().text_encoder}  # fmt: skip
+    name = f"profile_fusion-{args.dataset}" + ("-profiles" if args.profiles else "")
+    print(f"written to {write_results(name, out)}")  # noqa: T201
 
 
 def _overheads(rows: list[dict[str, Any]]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -43,25 +43,24 @@ SourceOpt = Annotated[
 SourceFormatOpt = Annotated[str | None, typer.Option("--format", "-f", help="Format of --source files.")]
 
 
-def _plan(methods: str, split: str, steps: str | None, epochs: int | None, rerank_users: int | None,
-          source: list[Path] | None, source_format: str | None, model: str | None = None,
-          profile_limit: int | None = None, score_limit: int | None = None, warm_epochs: int = 3,
-          full_every: int = 7) -> object:  # fmt: skip
+def _plan(options: dict[str, Any]) -> object:
+    """The refresh plan from a command's options (its `locals()`: every plan option has one name)."""
     from jobs.refresh import DEFAULT_STEPS, RefreshPlan
 
+    steps, source = options["steps"], options.get("source")
     return RefreshPlan(
-        methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
-        split=split,
+        methods=tuple(m.strip() for m in options["methods"].split(",") if m.strip()),
+        split=options["split"],
         steps=tuple(s.strip() for s in steps.split(",")) if steps else DEFAULT_STEPS,
-        epochs=epochs,
-        warm_epochs=warm_epochs or None,
-        full_every=full_every,
-        rerank_users=rerank_users,
-        llm_model=model,
+        epochs=options["epochs"],
+        warm_epochs=options["warm_epochs"] or None,
+        full_every=options["full_every"],
+        rerank_users=options["rerank_users"],
+        llm_model=options["model"],
         source=tuple(str(p.resolve()) for p in source or ()),
-        source_format=source_format,
-        profile_limit=profile_limit,
-        score_limit=score_limit,
+        source_format=options.get("source_format"),
+        profile_limit=options["profile_limit"],
+        score_limit=options["score_limit"],
     )
 
 
@@ -88,20 +87,7 @@ def refresh(
     Exit 0 only when published (or already published); 75 when another refresh of the dataset is running."""
     from jobs import refresh as job
 
-    plan = _plan(
-        methods,
-        split,
-        steps,
-        epochs,
-        rerank_users,
-        source,
-        source_format,
-        model,
-        profile_limit,
-        score_limit,
-        warm_epochs,
-        full_every,
-    )
+    plan = _plan(locals())
     result = job.run(job_context(typer_ctx), dataset, plan, as_date(as_of))  # type: ignore[arg-type]
     show(result, as_json, f"{dataset}: refresh")
 
@@ -127,20 +113,7 @@ def backfill(
     """A refresh per date, oldest first; dates already published are skipped (rerun to resume)."""
     from jobs import backfill as job
 
-    plan = _plan(
-        methods,
-        split,
-        steps,
-        epochs,
-        rerank_users,
-        None,
-        None,
-        model,
-        profile_limit,
-        score_limit,
-        warm_epochs,
-        full_every,
-    )
+    plan = _plan(locals())
     rows = job.run(job_context(typer_ctx), dataset, plan, start.date(), end.date(), job.parse_every(every))  # type: ignore[arg-type]
     if as_json:
         console.print_json(rows)
@@ -167,20 +140,7 @@ def schedule(
     """Run refresh for each dataset on a cron expression until SIGTERM (job store in Postgres)."""
     from jobs import schedule as job
 
-    plan = _plan(
-        methods,
-        split,
-        steps,
-        epochs,
-        rerank_users,
-        None,
-        None,
-        model,
-        profile_limit,
-        score_limit,
-        warm_epochs,
-        full_every,
-    )
+    plan = _plan(locals())
     job.run(job_context(typer_ctx), dataset, cron, plan, run_now)  # type: ignore[arg-type]
 
 
