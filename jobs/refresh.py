@@ -274,12 +274,12 @@ def _carry_source(
 def _score(ctx: JobContext, state: _State) -> None:
     from jobs import score
 
-    p = state.plan
-    result = score.run(ctx, state.dataset, p.split, method=_score_method(state), parts=("test",),
-                       model=p.llm_model, limit=p.score_limit, as_of=state.as_of, seed=p.seed,
+    p, method = state.plan, _score_method(state)
+    result = score.run(ctx, state.dataset, p.split, method=method, parts=("test",), model=p.llm_model,
+                       limit=p.score_limit, as_of=state.as_of, seed=p.seed,
                        evidence_run=state.evidence_run)  # fmt: skip
-    state.outputs["score"] = {"method": _score_method(state),
-                              **{k: result.get(k) for k in ("pairs", "auc", "llm_calls", "cache_hits")}}  # fmt: skip
+    counts = {k: result.get(k) for k in ("pairs", "auc", "llm_calls", "cache_hits")}
+    state.outputs["score"] = {"method": method, **counts}
 
 
 def _score_method(state: _State) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from colrec.cf.data import previous_rows
 from colrec.cf.side import SideFeatures
 from colrec.errors import ColrecError
 from colrec.llm.catalog import encoder_path
@@ -88,8 +89,9 @@ def _profiles(
 
 
 def _aligned(index_ids: np.ndarray, ids: np.ndarray, vectors: np.ndarray, dim: int) -> tuple[np.ndarray, int]:
+    """The vectors in index order (zeros where an entity has none), and how many were placed."""
     out = np.zeros((index_ids.size, dim), dtype=np.float32)
-    pos = np.searchsorted(index_ids, ids)
-    ok = (pos < index_ids.size) & (index_ids[np.minimum(pos, index_ids.size - 1)] == ids)
+    pos = previous_rows(index_ids, ids)
+    ok = pos >= 0
     out[pos[ok]] = vectors[ok]
     return out, int(ok.sum())

@@ -51,19 +51,17 @@ class SidePath(nn.Module):
         self.has_id.copy_(torch.from_numpy(seen).unsqueeze(1))
 
     def forward(self, ids: torch.Tensor, id_vectors: torch.Tensor) -> torch.Tensor:
-        side = self.mlp(self.features[ids]) * self.has_side[ids]
-        return id_vectors * self._keep_id(self.has_id[ids] * self.has_side[ids], self.has_id[ids]) + side
+        return self._fuse(id_vectors, self.features[ids], self.has_id[ids], self.has_side[ids])
 
     def fuse_all(self, table: torch.Tensor) -> torch.Tensor:
-        keep = self._keep_id(self.has_id * self.has_side, self.has_id)
-        return table * keep + self.mlp(self.features) * self.has_side
+        return self._fuse(table, self.features, self.has_id, self.has_side)
 
-    def _keep_id(self, droppable: torch.Tensor, has_id: torch.Tensor) -> torch.Tensor:
-        """Only entities with a side vector can lose their ID part."""
-        if not self.training or self.id_dropout <= 0:
-            return has_id
-        dropped = (torch.rand_like(droppable) < self.id_dropout).float() * droppable
-        return has_id - dropped
+    def _fuse(self, id_vectors: torch.Tensor, features: torch.Tensor, has_id: torch.Tensor,
+              has_side: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        keep = has_id
+        if self.training and self.id_dropout > 0:  # only entities with a side vector can lose their ID part
+            keep = has_id - (torch.rand_like(has_id) < self.id_dropout).float() * has_id * has_side
+        return id_vectors * keep + self.mlp(features) * has_side
 
 
 class SidePaths(nn.Module):
