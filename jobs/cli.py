@@ -20,6 +20,7 @@ from colrec.formats.registry import FORMATS
 from colrec_store.config import Settings
 from jobs import console
 from jobs.cli_common import AsOfOpt, DatasetOpt, JsonOpt, SeedOpt, SplitOpt, as_date, job_context, show
+from jobs.cli_coral import register as register_coral
 from jobs.cli_nightly import register as register_nightly
 from jobs.context import JobContext, one_line
 
@@ -265,7 +266,9 @@ def score(
     method: Annotated[
         str,
         typer.Option(
-            "--method", help="llm: the history-only prompt; score: SCORE's prompt with `retrieve`'s evidence."
+            "--method",
+            help="llm: the history-only prompt; score: SCORE's prompt with `retrieve`'s evidence; coral: CoRAL's "
+            "prompt with a trained policy's evidence (coral-random: random retrieval; coral-none: no evidence).",
         ),
     ] = "llm",
     parts: Annotated[
@@ -281,6 +284,9 @@ def score(
     adapter_run: Annotated[
         int | None, typer.Option(help="Serve the LoRA adapter of this finetune run (method stored as METHOD-lora).")
     ] = None,
+    policy_run: Annotated[
+        int | None, typer.Option(help="--method coral: the policy run (default: newest published on the split).")
+    ] = None,
     as_of: AsOfOpt = None,
     seed: SeedOpt = 0,
     as_json: JsonOpt = False,
@@ -290,7 +296,7 @@ def score(
 
     result = job.run(job_context(typer_ctx), dataset, split, method=method, parts=tuple(parts.split(",")), model=model,
                      limit=limit, as_of=as_date(as_of), seed=seed, evidence_run=evidence_run,
-                     adapter_run=adapter_run)  # fmt: skip
+                     adapter_run=adapter_run, policy_run=policy_run)  # fmt: skip
     show(result, as_json, f"{dataset}: {method} scores on {split}")
 
 
@@ -431,6 +437,7 @@ def models_list(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
 
 register_nightly(app, db_app)
+register_coral(app)
 
 
 @app.command()

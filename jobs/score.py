@@ -3,6 +3,9 @@
 - `llm`: the history-only prompt (TALLRec style: the user's liked and disliked titles before the event).
 - `score`: SCORE's prompt P^s with the collaborators that `retrieve --method score` selected for
   the pair (P^b, the user's own likes only, where none were selected).
+- `coral`, `coral-random`, `coral-none`: CoRAL's prompt with the users and items that a trained
+  retrieval policy, random queries, or nothing retrieved (jobs.coral); the retrieved entities are
+  stored as `evidence` rows of the score run, with its predictions.
 
 Every prompt goes through the LLM cache; the run records llm_calls and cache_hits.
 """
@@ -20,22 +23,23 @@ from colrec import metrics
 from colrec.errors import ColrecError
 from colrec.llm.engine import Messages
 from colrec.llm.prompts import score_basic, score_collaborative, tallrec_yes_no
-from colrec_store.repositories.evidence import latest_evidence_run, selected_evidence
+from colrec_store.repositories.evidence import latest_evidence_run, selected_evidence, write_evidence
 from colrec_store.repositories.outputs import write_predictions
+from jobs import coral
 from jobs.context import JobContext
 from jobs.llm_work import CachedLLM
 from jobs.pairs import histories_before, pair_targets
 from jobs.windows import Window, load_window, split_params
 
 log = logging.getLogger(__name__)
-METHODS = ("llm", "score")
+METHODS = ("llm", "score", *coral.METHODS)
 SCORED = (*METHODS, *(f"{m}-lora" for m in METHODS))  # what predictions hold
 
 
 def run(ctx: JobContext, dataset: str, split: str, *, method: str = "llm", parts: tuple[str, ...] = ("test",),
         model: str | None = None, limit: int | None = None, as_of: dt.date | None = None, seed: int = 0,
         history_len: int = 10, evidence_run: int | None = None,
-        adapter_run: int | None = None) -> dict[str, Any]:  # fmt: skip
+        adapter_run: int | None = None, policy_run: int | None = None) -> dict[str, Any]:  # fmt: skip
     """With `adapter_run` (a finetune run) the LoRA adapter is served and the method is stored as
     `<method>-lora`, so tuned and untuned scores sit side by side."""
     if method not in METHODS:
@@ -44,10 +48,15 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "llm", parts
     targets = pair_targets(window, parts, limit, seed)
     params = {"method": method, **split_params(split, as_of, seed), "parts": list(parts), "limit": limit,
               "history_len": history_len}  # fmt: skip
+    evidence: list[dict[str, Any]] = []
     if method == "score":
         messages, params["evidence_run"], params["with_evidence"] = score_prompts(
             ctx, window, targets, split, history_len, evidence_run, params
         )
+    elif method in coral.METHODS:
+        built = coral.score_prompts(ctx, window, targets, method, split, history_len, seed, policy_run)
+        messages, evidence = built.messages, built.evidence
+        params.update(built.params)
     else:
         messages = [tallrec_yes_no(h, t) for h, t in histories_before(window, targets, history_len)]
     llm = CachedLLM(ctx, model)
@@ -69,6 +78,10 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "llm", parts
                 write_predictions(session, run_id=record.id, dataset_id=window.dataset_id, method=method,
                                   user_ids=targets["user_id"].to_numpy(), item_ids=targets["item_id"].to_numpy(),
                                   scores=scores, labels=labels)  # fmt: skip
+                if evidence:
+                    record.metrics["evidence_rows"] = write_evidence(
+                        session, [{**row, "run_id": record.id} for row in evidence]
+                    )
                 record.finish(session, "staged")
     finally:
         llm.close()

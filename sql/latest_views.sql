@@ -48,7 +48,8 @@ join datasets d on d.id = n.dataset_id
 join items i on i.id = p.entity_id
 where n.job = 'profile';
 
--- Evidence of the retrieval methods (SCORE, CoRAL, ...): runs of job 'evidence', method in params.
+-- Evidence of the retrieval methods: SCORE's `evidence` runs, and CoRAL's, which a `score` run
+-- writes with the predictions it made from them (method in params).
 create or replace view latest_evidence as
 select d.name as dataset, u.external_id as user_id, i.external_id as item_id, e.method, e.stage, e.rank,
        e.entity_kind,
@@ -61,7 +62,7 @@ join users u on u.id = e.user_id
 left join items i on i.id = e.item_id
 left join users cu on e.entity_kind = 'user' and cu.id = e.entity_id
 left join items ci on e.entity_kind = 'item' and ci.id = e.entity_id
-where n.job = 'evidence';
+where n.job in ('evidence', 'score');
 
 -- Published runs only: the history a downstream reader may see (failed and staged work is
 -- for operators, through `colrec-jobs runs`).

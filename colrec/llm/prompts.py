@@ -108,7 +108,8 @@ class CoralEvidence:
     disliked_by: Sequence[str] = ()
 
 
-def coral(user: str, target: str, evidence: Sequence[CoralEvidence]) -> Messages:
+def coral(user: str, target: str, evidence: Sequence[CoralEvidence], history: History = History()) -> Messages:
+    """Collaborative information, then the user's own positive and negative items, then the query."""
     lines = ["As a recommender system please solve the following problem."]
     for piece in evidence:
         if piece.liked_by:
@@ -119,7 +120,12 @@ def coral(user: str, target: str, evidence: Sequence[CoralEvidence]) -> Messages
         f"Try to understand the pattern that the item {quote(target)} is typically liked by what kinds of users "
         "based on the above information."
     )
-    lines.append(f"Will the user {quote(user)} like the item {quote(target)}? Respond with either 'Yes' or 'No'.")
+    lines.append(f"Items the user {quote(user)} likes are as follows: {quote_list(history.liked)}.")
+    lines.append(f"Items the user {quote(user)} does not like are as follows: {quote_list(history.disliked)}.")
+    lines.append(
+        f"For the item described as {quote(target)}, would you recommend it to the user {quote(user)}? "
+        "Respond with either 'Yes' or 'No'."
+    )
     return _messages("\n".join(lines))
 
 

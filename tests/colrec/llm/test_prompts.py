@@ -76,3 +76,14 @@ def test_score_prompts_follow_the_paper() -> None:
         and 'The item "X" is disliked by the users ["u3"].' in coral
     )
     assert coral.startswith("As a recommender system please solve the following problem.")
+
+
+def test_coral_prompt_has_the_users_own_preferences_after_the_evidence() -> None:
+    text = p.coral("u1", "T", [p.CoralEvidence("X", ["u2"])], p.History(["A"], ["B"]))[1]["content"]
+    lines = text.split("\n")
+    assert lines[1] == 'The item "X" is liked by the users ["u2"].'
+    assert lines[3:] == [
+        'Items the user "u1" likes are as follows: ["A"].',
+        'Items the user "u1" does not like are as follows: ["B"].',
+        "For the item described as \"T\", would you recommend it to the user \"u1\"? Respond with either 'Yes' or 'No'.",
+    ]

@@ -1,0 +1,1 @@
+"""CoRAL (coral.txt): collaborative evidence for the LLM, retrieved by a DDPG policy."""

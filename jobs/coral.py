@@ -1,0 +1,206 @@
+"""CoRAL (coral.txt) over the store: `colrec-jobs coral train-policy` and the `coral*` score methods.
+
+- train-policy: episodes on the split's long-tail training pairs (all training pairs on a split
+  without a head/tail mark). The state and the action space are the user and item embeddings of a
+  CF model trained on the split (DeepFM by default, whose training part holds every head row: the
+  paper's warm start from popular items); `--init random` draws them from N(0, I) instead, the
+  paper's ablation. Each step's Yes/No calls go through the LLM cache as one batch for all parallel
+  episodes. The policy is saved under the run's model dir and recorded in `models`.
+- score --method coral: the policy retrieves `eval_steps` users and items per pair; coral-random
+  retrieves by uniformly random queries in the same space; coral-none gives no evidence. All three
+  use the same prompt, and the retrieved entities are stored as `evidence` rows of the score run,
+  written with its predictions in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from colrec.cf.base import Recommender
+from colrec.cf.data import IdIndex
+from colrec.coral.env import CoralVecEnv, EntitySpace, Episode, Pair
+from colrec.coral.evidence import Ratings
+from colrec.coral.policy import PolicyConfig, load_policy, retrieve, train_policy
+from colrec.errors import ColrecError
+from colrec.llm.engine import Messages
+from colrec.llm.prompts import CoralEvidence, History, coral
+from colrec_store.repositories.models import latest_model, record_model
+from jobs.context import JobContext, RunRecord
+from jobs.llm_work import CachedLLM
+from jobs.pairs import histories_before
+from jobs.windows import Window, load_window, split_params
+
+log = logging.getLogger(__name__)
+
+METHODS = ("coral", "coral-random", "coral-none")
+POLICY_KIND = "coral-policy"
+INITS = ("cf", "random")
+
+
+@dataclass
+class CoralWorld:
+    """A split's pairs, histories and training ratings in the rows of one entity space."""
+
+    window: Window
+    space: EntitySpace
+    index: IdIndex  # store ids of the space's rows
+    ratings: Ratings
+    history_len: int
+    histories: dict[tuple[int, int], History]
+
+    def pairs(self, frame: pl.DataFrame) -> list[Pair]:
+        """Pairs in entity rows; their histories (train part, strictly before the event) are kept."""
+        users = self.index.user_index(frame["user_id"].to_numpy())
+        items = self.index.item_index(frame["item_id"].to_numpy())
+        found = histories_before(self.window, frame, self.history_len, ("train",))
+        for u, i, (history, _) in zip(users, items, found, strict=True):
+            self.histories[(int(u), int(i))] = history
+        return [Pair(int(u), int(i), int(y)) for u, i, y in zip(users, items, frame["label"].to_list(), strict=True)]
+
+    def prompt(self, episode: Episode) -> Messages:
+        titles, pair = self.window.titles, episode.pair
+        evidence = [
+            CoralEvidence(titles.get(int(self.index.items[e.item]), ""), [self._user(u) for u in e.liked_by],
+                          [self._user(u) for u in e.disliked_by])
+            for e in self.ratings.evidence(episode)
+        ]  # fmt: skip
+        target = titles.get(int(self.index.items[pair.item]), "")
+        return coral(self._user(pair.user), target, evidence, self.histories[(pair.user, pair.item)])
+
+    def _user(self, row: int) -> str:
+        return f"user {int(self.index.users[row])}"
+
+
+def world(ctx: JobContext, window: Window, cf_run: int, init: str, seed: int, history_len: int) -> CoralWorld:
+    if init not in INITS:
+        raise ColrecError(f"unknown policy init {init!r}; known: {', '.join(INITS)}")
+    with ctx.transaction() as session:
+        artifact, _ = latest_model(session, window.dataset_id, "deepfm", run_id=cf_run)
+    model = Recommender.load(Path(artifact.path or ""))
+    if model.user_ids is None or model.item_ids is None:
+        raise ColrecError(f"the model of run {cf_run} carries no store ids: retrain it with this version")
+    index = IdIndex(np.asarray(model.user_ids), np.asarray(model.item_ids))
+    users, items = model.user_embeddings(), model.item_embeddings()
+    if init == "random":  # the paper's ablation: embeddings from N(0, I), no CF knowledge
+        rng = np.random.default_rng(seed)
+        users, items = rng.normal(size=users.shape), rng.normal(size=items.shape)
+    train = window.split.part("train")
+    ratings = Ratings(index.user_index(train["user_id"].to_numpy()), index.item_index(train["item_id"].to_numpy()),
+                      train["label"].to_numpy())  # fmt: skip
+    return CoralWorld(window, EntitySpace(users, items), index, ratings, history_len, {})
+
+
+def cf_model_run(ctx: JobContext, window: Window, split: str, cf_run: int | None) -> int:
+    with ctx.transaction() as session:
+        _, trained = latest_model(session, window.dataset_id, "deepfm", split, run_id=cf_run)
+    return trained.id
+
+
+def training_pairs(window: Window, limit: int | None, seed: int) -> pl.DataFrame:
+    train = window.split.part("train")
+    if "head" in train.columns:
+        train = train.filter(~pl.col("head"))
+    train = train.unique(["user_id", "item_id"], keep="last", maintain_order=True)
+    if limit is not None and train.height > limit:
+        train = train.sample(limit, seed=seed)
+    if train.height == 0:
+        raise ColrecError("the split has no long-tail training pairs to train the retrieval policy on")
+    return train
+
+
+def judge_with(data: CoralWorld, llm: CachedLLM, record: RunRecord) -> Any:
+    def judge(episodes: Sequence[Episode]) -> np.ndarray:
+        return llm.score_yes_no([llm.render(data.prompt(e)) for e in episodes], record)
+
+    return judge
+
+
+def train(ctx: JobContext, dataset: str, split: str = "long-tail", *, model: str | None = None,
+          cf_run: int | None = None, init: str = "cf", pairs: int | None = None, history_len: int = 10,
+          as_of: dt.date | None = None, seed: int = 0,
+          config: PolicyConfig = PolicyConfig()) -> dict[str, Any]:  # fmt: skip
+    window = load_window(ctx, dataset, split, as_of, seed)
+    cf_run = cf_model_run(ctx, window, split, cf_run)
+    data = world(ctx, window, cf_run, init, seed, history_len)
+    frame = training_pairs(window, pairs, seed)
+    llm = CachedLLM(ctx, model)
+    params = {"method": "coral", **split_params(split, as_of, seed), "cf_run": cf_run, "init": init,
+              "pairs": frame.height, "history_len": history_len, "model": llm.model_name,
+              **config.as_dict()}  # fmt: skip
+    try:
+        with ctx.run("policy", dataset_id=window.dataset_id, params=params, as_of=as_of) as record:
+            env = CoralVecEnv(data.space, data.pairs(frame), judge_with(data, llm, record), n_envs=config.n_envs,
+                              max_steps=config.max_steps, tolerance=config.tolerance, seed=seed)  # fmt: skip
+            with record.timed("train"):
+                policy, stats = train_policy(env, config)
+            record.metrics.update(stats, env_steps=config.total_steps)
+            calls = record.metrics.get("llm_calls", 0) + record.metrics.get("cache_hits", 0)
+            record.metrics["prompts_per_episode"] = round(calls / max(stats["episodes"], 1), 2)
+            path = ctx.settings.models_path / "runs" / str(record.id) / "policy.zip"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            policy.save(path)
+            with ctx.transaction() as session:
+                record_model(session, run_id=record.id, dataset_id=window.dataset_id, kind=POLICY_KIND,
+                             name=f"coral-deepfm-{init}", path=str(path), config=params,
+                             metrics=dict(record.metrics))  # fmt: skip
+                record.finish(session, "published")
+    finally:
+        llm.close()
+    return {"run_id": record.id, **record.metrics, "timings": record.timings}
+
+
+@dataclass
+class CoralPrompts:
+    messages: list[Messages]
+    evidence: list[dict[str, Any]]  # evidence rows without run_id
+    params: dict[str, Any]
+
+
+def score_prompts(ctx: JobContext, window: Window, targets: pl.DataFrame, method: str, split: str,
+                  history_len: int, seed: int, policy_run: int | None) -> CoralPrompts:  # fmt: skip
+    """The CoRAL prompt for each pair, with the evidence its method retrieves."""
+    params: dict[str, Any] = {}
+    policy, steps, max_steps, cf_run, init = None, 0, 10, None, "cf"
+    if method == "coral":
+        try:
+            with ctx.transaction() as session:
+                artifact, trained = latest_model(session, window.dataset_id, POLICY_KIND, split, run_id=policy_run)
+        except ColrecError:
+            raise ColrecError(f"no CoRAL policy on split {split!r}: run `colrec-jobs coral train-policy` first") from None
+        policy = load_policy(Path(artifact.path or ""))
+        steps, max_steps = artifact.config["eval_steps"], artifact.config["max_steps"]
+        cf_run, init = artifact.config["cf_run"], artifact.config["init"]
+        params["policy_run"] = trained.id
+    elif method == "coral-random":
+        steps = PolicyConfig().eval_steps
+    cf_run = cf_model_run(ctx, window, split, cf_run)
+    params.update(cf_run=cf_run, retrieval_steps=steps)
+    data = world(ctx, window, cf_run, init, seed, history_len)
+    episodes = retrieve(policy, data.space, data.pairs(targets), steps, max_steps, seed)
+    rows = [row for e in episodes for row in _evidence_rows(data, e, method)]
+    return CoralPrompts([data.prompt(e) for e in episodes], rows, params)
+
+
+def _evidence_rows(data: CoralWorld, episode: Episode, method: str) -> list[dict[str, Any]]:
+    """One row per retrieved user and item, in retrieval order; an item's payload says which of the
+    retrieved users liked and disliked it (what the prompt showed)."""
+    users, items = data.index.users, data.index.items
+    shown = {e.item: e for e in data.ratings.evidence(episode)}
+    base = {"dataset_id": data.window.dataset_id, "method": method, "stage": "retrieved", "score": None,
+            "user_id": int(users[episode.pair.user]), "item_id": int(items[episode.pair.item])}  # fmt: skip
+    out = []
+    for rank, (u, i) in enumerate(zip(episode.users, episode.items, strict=True), 1):
+        out.append({**base, "rank": rank, "entity_kind": "user", "entity_id": int(users[u]), "payload": {}})
+        found = shown.get(i)
+        payload = ({"liked_by": [int(users[x]) for x in found.liked_by],
+                    "disliked_by": [int(users[x]) for x in found.disliked_by]} if found else {})  # fmt: skip
+        out.append({**base, "rank": rank, "entity_kind": "item", "entity_id": int(items[i]), "payload": payload})
+    return out
