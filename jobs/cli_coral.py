@@ -23,10 +23,14 @@ def train_policy(
         "long-tail"
     ),
     model: Annotated[str | None, typer.Option(help="The LLM that judges (default: COLREC_LLM_MODEL).")] = None,
-    cf_run: Annotated[int | None, typer.Option(help="DeepFM train run (default: newest published on the split).")] = (
-        None
+    cf_model: Annotated[str, typer.Option(help="CF model whose embeddings are the state and action space.")] = (
+        "deepfm"
     ),
+    cf_run: Annotated[int | None, typer.Option(help="Its train run (default: newest published on the split).")] = None,
     init: Annotated[str, typer.Option(help="cf: the CF model's embeddings; random: N(0, I) (the ablation).")] = "cf",
+    retrieval: Annotated[
+        str, typer.Option(help="pairs: an action retrieves the nearest rated (user, item); entities: each apart.")
+    ] = "pairs",
     steps: Annotated[int, typer.Option(help="Environment steps, summed over the parallel episodes.")] = 2000,
     envs: Annotated[int, typer.Option(help="Parallel episodes (one batched LLM call per step).")] = 8,
     max_steps: Annotated[int, typer.Option(help="Retrievals per training episode.")] = 10,
@@ -41,6 +45,7 @@ def train_policy(
     from jobs import coral as job
 
     config = PolicyConfig(total_steps=steps, n_envs=envs, max_steps=max_steps, eval_steps=eval_steps, seed=seed)
-    result = job.train(job_context(typer_ctx), dataset, split, model=model, cf_run=cf_run, init=init, pairs=pairs,
-                       as_of=as_date(as_of), seed=seed, config=config)  # fmt: skip
+    result = job.train(job_context(typer_ctx), dataset, split, model=model, cf_model=cf_model, cf_run=cf_run,
+                       init=init, retrieval=retrieval, pairs=pairs, as_of=as_date(as_of), seed=seed,
+                       config=config)  # fmt: skip
     show(result, as_json, f"{dataset}: CoRAL policy on {split}")

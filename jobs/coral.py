@@ -3,7 +3,8 @@
 - train-policy: episodes on the split's long-tail training pairs (all training pairs on a split
   without a head/tail mark). The state and the action space are the user and item embeddings of a
   CF model trained on the split (DeepFM by default, whose training part holds every head row: the
-  paper's warm start from popular items); `--init random` draws them from N(0, I) instead, the
+  paper's warm start from popular items; any model with user and item embeddings of one width, such
+  as mf or lightgcn, fits the same interface); `--init random` draws them from N(0, I) instead, the
   paper's ablation. Each step's Yes/No calls go through the LLM cache as one batch for all parallel
   episodes. The policy is saved under the run's model dir and recorded in `models`.
 - score --method coral: the policy retrieves `eval_steps` users and items per pair; coral-random
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 METHODS = ("coral", "coral-random", "coral-none")
 POLICY_KIND = "coral-policy"
 INITS = ("cf", "random")
+RETRIEVALS = ("pairs", "entities")  # nearest rated pair, or nearest user and item apart (colrec.coral.env)
 
 
 @dataclass
@@ -79,11 +81,14 @@ class CoralWorld:
         return f"user {int(self.index.users[row])}"
 
 
-def world(ctx: JobContext, window: Window, cf_run: int, init: str, seed: int, history_len: int) -> CoralWorld:
+def world(ctx: JobContext, window: Window, cf_model: str, cf_run: int, init: str, seed: int, history_len: int,
+          retrieval: str = "pairs") -> CoralWorld:  # fmt: skip
     if init not in INITS:
         raise ColrecError(f"unknown policy init {init!r}; known: {', '.join(INITS)}")
+    if retrieval not in RETRIEVALS:
+        raise ColrecError(f"unknown retrieval {retrieval!r}; known: {', '.join(RETRIEVALS)}")
     with ctx.transaction() as session:
-        artifact, _ = latest_model(session, window.dataset_id, "deepfm", run_id=cf_run)
+        artifact, _ = latest_model(session, window.dataset_id, cf_model, run_id=cf_run)
     model = Recommender.load(Path(artifact.path or ""))
     if model.user_ids is None or model.item_ids is None:
         raise ColrecError(f"the model of run {cf_run} carries no store ids: retrain it with this version")
@@ -93,14 +98,15 @@ def world(ctx: JobContext, window: Window, cf_run: int, init: str, seed: int, hi
         rng = np.random.default_rng(seed)
         users, items = rng.normal(size=users.shape), rng.normal(size=items.shape)
     train = window.split.part("train")
-    ratings = Ratings(index.user_index(train["user_id"].to_numpy()), index.item_index(train["item_id"].to_numpy()),
-                      train["label"].to_numpy())  # fmt: skip
-    return CoralWorld(window, EntitySpace(users, items), index, ratings, history_len, {})
+    rated = index.user_index(train["user_id"].to_numpy()), index.item_index(train["item_id"].to_numpy())
+    ratings = Ratings(*rated, train["label"].to_numpy())
+    space = EntitySpace(users, items, rated if retrieval == "pairs" else None)
+    return CoralWorld(window, space, index, ratings, history_len, {})
 
 
-def cf_model_run(ctx: JobContext, window: Window, split: str, cf_run: int | None) -> int:
+def cf_model_run(ctx: JobContext, window: Window, split: str, cf_model: str, cf_run: int | None) -> int:
     with ctx.transaction() as session:
-        _, trained = latest_model(session, window.dataset_id, "deepfm", split, run_id=cf_run)
+        _, trained = latest_model(session, window.dataset_id, cf_model, split, run_id=cf_run)
     return trained.id
 
 
@@ -124,17 +130,18 @@ def judge_with(data: CoralWorld, llm: CachedLLM, record: RunRecord) -> Any:
 
 
 def train(ctx: JobContext, dataset: str, split: str = "long-tail", *, model: str | None = None,
-          cf_run: int | None = None, init: str = "cf", pairs: int | None = None, history_len: int = 10,
+          cf_model: str = "deepfm", cf_run: int | None = None, init: str = "cf", retrieval: str = "pairs",
+          pairs: int | None = None, history_len: int = 10,
           as_of: dt.date | None = None, seed: int = 0,
           config: PolicyConfig = PolicyConfig()) -> dict[str, Any]:  # fmt: skip
     window = load_window(ctx, dataset, split, as_of, seed)
-    cf_run = cf_model_run(ctx, window, split, cf_run)
-    data = world(ctx, window, cf_run, init, seed, history_len)
+    cf_run = cf_model_run(ctx, window, split, cf_model, cf_run)
+    data = world(ctx, window, cf_model, cf_run, init, seed, history_len, retrieval)
     frame = training_pairs(window, pairs, seed)
     llm = CachedLLM(ctx, model)
-    params = {"method": "coral", **split_params(split, as_of, seed), "cf_run": cf_run, "init": init,
-              "pairs": frame.height, "history_len": history_len, "model": llm.model_name,
-              **config.as_dict()}  # fmt: skip
+    params = {"method": "coral", **split_params(split, as_of, seed), "cf_model": cf_model, "cf_run": cf_run,
+              "init": init, "retrieval": retrieval, "pairs": frame.height, "history_len": history_len,
+              "model": llm.model_name, **config.as_dict()}  # fmt: skip
     try:
         with ctx.run("policy", dataset_id=window.dataset_id, params=params, as_of=as_of) as record:
             env = CoralVecEnv(data.space, data.pairs(frame), judge_with(data, llm, record), n_envs=config.n_envs,
@@ -149,7 +156,7 @@ def train(ctx: JobContext, dataset: str, split: str = "long-tail", *, model: str
             policy.save(path)
             with ctx.transaction() as session:
                 record_model(session, run_id=record.id, dataset_id=window.dataset_id, kind=POLICY_KIND,
-                             name=f"coral-deepfm-{init}", path=str(path), config=params,
+                             name=f"coral-{cf_model}-{init}", path=str(path), config=params,
                              metrics=dict(record.metrics))  # fmt: skip
                 record.finish(session, "published")
     finally:
@@ -168,22 +175,24 @@ def score_prompts(ctx: JobContext, window: Window, targets: pl.DataFrame, method
                   history_len: int, seed: int, policy_run: int | None) -> CoralPrompts:  # fmt: skip
     """The CoRAL prompt for each pair, with the evidence its method retrieves."""
     params: dict[str, Any] = {}
-    policy, steps, max_steps, cf_run, init = None, 0, 10, None, "cf"
+    policy, steps, max_steps, cf_model, cf_run, init, retrieval = None, 0, 10, "deepfm", None, "cf", "pairs"
     if method == "coral":
         try:
             with ctx.transaction() as session:
                 artifact, trained = latest_model(session, window.dataset_id, POLICY_KIND, split, run_id=policy_run)
         except ColrecError:
-            raise ColrecError(f"no CoRAL policy on split {split!r}: run `colrec-jobs coral train-policy` first") from None
+            found = f"no CoRAL policy on split {split!r}"
+            raise ColrecError(f"{found}: run `colrec-jobs coral train-policy` first") from None
         policy = load_policy(Path(artifact.path or ""))
         steps, max_steps = artifact.config["eval_steps"], artifact.config["max_steps"]
-        cf_run, init = artifact.config["cf_run"], artifact.config["init"]
+        cf_model, cf_run, init = artifact.config["cf_model"], artifact.config["cf_run"], artifact.config["init"]
+        retrieval = artifact.config["retrieval"]
         params["policy_run"] = trained.id
     elif method == "coral-random":
         steps = PolicyConfig().eval_steps
-    cf_run = cf_model_run(ctx, window, split, cf_run)
-    params.update(cf_run=cf_run, retrieval_steps=steps)
-    data = world(ctx, window, cf_run, init, seed, history_len)
+    cf_run = cf_model_run(ctx, window, split, cf_model, cf_run)
+    params.update(cf_model=cf_model, cf_run=cf_run, retrieval=retrieval, retrieval_steps=steps)
+    data = world(ctx, window, cf_model, cf_run, init, seed, history_len, retrieval)
     episodes = retrieve(policy, data.space, data.pairs(targets), steps, max_steps, seed)
     rows = [row for e in episodes for row in _evidence_rows(data, e, method)]
     return CoralPrompts([data.prompt(e) for e in episodes], rows, params)

@@ -62,6 +62,10 @@ def test_policy_then_scores_with_stored_evidence(llm_ctx: JobContext, tmp_path: 
     random = score.run(llm_ctx, "d", "long-tail", method="coral-random", parts=("valid", "test"), limit=12)
     none = score.run(llm_ctx, "d", "long-tail", method="coral-none", parts=("valid", "test"), limit=12)
     assert random["evidence_rows"] == 12 * 5 * 2 and "evidence_rows" not in none
+    payloads = rows(llm_ctx, "select payload from evidence where run_id = :r and entity_kind = 'item'",
+                    r=random["run_id"])  # fmt: skip
+    # each step retrieves a rated (user, item) pair, so every retrieved item comes with a user's verdict
+    assert all(p["payload"]["liked_by"] or p["payload"]["disliked_by"] for p in payloads)
     for method in ("coral", "coral-random", "coral-none"):
         assert "auc" in evaluate.run(llm_ctx, "d", method, "long-tail")
 

@@ -98,3 +98,21 @@ def test_bad_spaces_and_empty_pairs_are_refused() -> None:
         EntitySpace(USERS, np.zeros((2, 3)))
     with pytest.raises(ColrecError, match="no training pairs"):
         CoralVecEnv(EntitySpace(USERS, ITEMS), [], CountingJudge())
+
+
+def test_with_links_an_action_retrieves_the_nearest_rated_pair_exactly() -> None:
+    links = (np.array([0, 1, 2, 2]), np.array([1, 0, 0, 1]))
+    space = EntitySpace(USERS, ITEMS, links)
+    rng = np.random.default_rng(1)
+    actions = rng.uniform(-1, 1, (300, 4))
+    users, items = space.nearest(actions)
+    queries_u, queries_i = actions[:, :2] * space.scale, actions[:, 2:] * space.scale
+    joint = ((queries_u[:, None] - USERS[links[0]][None]) ** 2).sum(2) + (
+        (queries_i[:, None] - ITEMS[links[1]][None]) ** 2
+    ).sum(2)
+    best = joint.argmin(1)
+    assert (users == links[0][best]).all() and (items == links[1][best]).all()
+    assert set(zip(users.tolist(), items.tolist(), strict=True)) <= set(zip(*links, strict=True))
+    # near user 1 and item 1, which never met: the nearest pair that did
+    u, i = space.nearest(np.array([[1.0, 0.0, -1.0, -0.5]]))
+    assert (u[0], i[0]) in {(0, 1), (1, 0), (2, 1)} and (u[0], i[0]) != (1, 1)
