@@ -12,6 +12,7 @@ episode in training and 5 at evaluation.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,11 +22,14 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3 import DDPG
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import OrnsteinUhlenbeckActionNoise, VectorizedActionNoise
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from colrec.coral.env import CoralVecEnv, EntitySpace, Episode, Pair, observe
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,25 @@ def build_policy(env: CoralVecEnv, config: PolicyConfig) -> DDPG:
 def train_policy(env: CoralVecEnv, config: PolicyConfig) -> tuple[DDPG, dict[str, Any]]:
     """Train from scratch on the environment; the stats compare early and late episodes."""
     policy = build_policy(env, config)
-    policy.learn(total_timesteps=config.total_steps)
+    policy.learn(total_timesteps=config.total_steps, callback=_Progress(env, config.total_steps))
     return policy, episode_stats(env.finished)
+
+
+class _Progress(BaseCallback):
+    """A log line at every tenth of the run: steps, finished episodes, their recent mean return."""
+
+    def __init__(self, env: CoralVecEnv, total: int) -> None:
+        super().__init__()
+        self.env, self.every, self.next = env, max(total // 10, 1), max(total // 10, 1)
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.next:
+            self.next += self.every
+            recent = self.env.finished[-50:]
+            mean = np.mean([r["return"] for r in recent]) if recent else float("nan")
+            log.info("policy: %d steps, %d episodes, mean return of the last %d: %.4f",
+                     self.num_timesteps, len(self.env.finished), len(recent), mean)  # fmt: skip
+        return True
 
 
 def episode_stats(finished: Sequence[dict[str, float]]) -> dict[str, Any]:
