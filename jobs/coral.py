@@ -176,6 +176,7 @@ def score_prompts(ctx: JobContext, window: Window, targets: pl.DataFrame, method
     """The CoRAL prompt for each pair, with the evidence its method retrieves."""
     params: dict[str, Any] = {}
     policy, steps, max_steps, cf_model, cf_run, init, retrieval = None, 0, 10, "deepfm", None, "cf", "pairs"
+    space_seed = seed
     if method == "coral":
         try:
             with ctx.transaction() as session:
@@ -186,13 +187,14 @@ def score_prompts(ctx: JobContext, window: Window, targets: pl.DataFrame, method
         policy = load_policy(Path(artifact.path or ""))
         steps, max_steps = artifact.config["eval_steps"], artifact.config["max_steps"]
         cf_model, cf_run, init = artifact.config["cf_model"], artifact.config["cf_run"], artifact.config["init"]
-        retrieval = artifact.config["retrieval"]
+        # the space the policy was trained in: --init random draws it from the training run's seed
+        retrieval, space_seed = artifact.config["retrieval"], artifact.config["seed"]
         params["policy_run"] = trained.id
     elif method == "coral-random":
         steps = PolicyConfig().eval_steps
     cf_run = cf_model_run(ctx, window, split, cf_model, cf_run)
     params.update(cf_model=cf_model, cf_run=cf_run, retrieval=retrieval, retrieval_steps=steps)
-    data = world(ctx, window, cf_model, cf_run, init, seed, history_len, retrieval)
+    data = world(ctx, window, cf_model, cf_run, init, space_seed, history_len, retrieval)
     episodes = retrieve(policy, data.space, data.pairs(targets), steps, max_steps, seed)
     rows = [row for e in episodes for row in _evidence_rows(data, e, method)]
     return CoralPrompts([data.prompt(e) for e in episodes], rows, params)
