@@ -150,7 +150,8 @@ def train(ctx: JobContext, dataset: str, split: str = "long-tail", *, model: str
                 policy, stats = train_policy(env, config)
             record.metrics.update(stats, env_steps=config.total_steps)
             calls = record.metrics.get("llm_calls", 0) + record.metrics.get("cache_hits", 0)
-            record.metrics["prompts_per_episode"] = round(calls / max(stats["episodes"], 1), 2)
+            if stats["episodes"]:  # a run too short to finish an episode has no per-episode cost
+                record.metrics["prompts_per_episode"] = round(calls / stats["episodes"], 2)
             path = ctx.settings.models_path / "runs" / str(record.id) / "policy.zip"
             path.parent.mkdir(parents=True, exist_ok=True)
             policy.save(path)
