@@ -28,7 +28,7 @@ import polars as pl
 from colrec.cf.base import Recommender
 from colrec.cf.data import IdIndex
 from colrec.coral.env import CoralVecEnv, EntitySpace, Episode, Pair
-from colrec.coral.evidence import Ratings
+from colrec.coral.evidence import ItemEvidence, Ratings
 from colrec.coral.policy import PolicyConfig, load_policy, retrieve, train_policy
 from colrec.errors import ColrecError
 from colrec.llm.engine import Messages
@@ -52,6 +52,7 @@ class CoralWorld:
     """A split's pairs, histories and training ratings in the rows of one entity space."""
 
     window: Window
+    cf_run: int  # the train run whose model gave the space
     space: EntitySpace
     index: IdIndex  # store ids of the space's rows
     ratings: Ratings
@@ -67,12 +68,13 @@ class CoralWorld:
             self.histories[(int(u), int(i))] = history
         return [Pair(int(u), int(i), int(y)) for u, i, y in zip(users, items, frame["label"].to_list(), strict=True)]
 
-    def prompt(self, episode: Episode) -> Messages:
+    def prompt(self, episode: Episode, found: list[ItemEvidence]) -> Messages:
+        """`found`: `self.ratings.evidence(episode)`, which the caller may need as well."""
         titles, pair = self.window.titles, episode.pair
         evidence = [
             CoralEvidence(titles.get(int(self.index.items[e.item]), ""), [self._user(u) for u in e.liked_by],
                           [self._user(u) for u in e.disliked_by])
-            for e in self.ratings.evidence(episode)
+            for e in found
         ]  # fmt: skip
         target = titles.get(int(self.index.items[pair.item]), "")
         return coral(self._user(pair.user), target, evidence, self.histories[(pair.user, pair.item)])
@@ -81,17 +83,18 @@ class CoralWorld:
         return f"user {int(self.index.users[row])}"
 
 
-def world(ctx: JobContext, window: Window, cf_model: str, cf_run: int, init: str, seed: int, history_len: int,
-          retrieval: str = "pairs") -> CoralWorld:  # fmt: skip
+def world(ctx: JobContext, window: Window, split: str, cf_model: str, cf_run: int | None, init: str, seed: int,
+          history_len: int, retrieval: str = "pairs") -> CoralWorld:  # fmt: skip
+    """The space of the given CF train run, else of the newest published one on the split."""
     if init not in INITS:
         raise ColrecError(f"unknown policy init {init!r}; known: {', '.join(INITS)}")
     if retrieval not in RETRIEVALS:
         raise ColrecError(f"unknown retrieval {retrieval!r}; known: {', '.join(RETRIEVALS)}")
     with ctx.transaction() as session:
-        artifact, _ = latest_model(session, window.dataset_id, cf_model, run_id=cf_run)
+        artifact, trained = latest_model(session, window.dataset_id, cf_model, split, run_id=cf_run)
     model = Recommender.load(Path(artifact.path or ""))
     if model.user_ids is None or model.item_ids is None:
-        raise ColrecError(f"the model of run {cf_run} carries no store ids: retrain it with this version")
+        raise ColrecError(f"the model of run {trained.id} carries no store ids: retrain it with this version")
     index = IdIndex(np.asarray(model.user_ids), np.asarray(model.item_ids))
     users, items = model.user_embeddings(), model.item_embeddings()
     if init == "random":  # the paper's ablation: embeddings from N(0, I), no CF knowledge
@@ -101,13 +104,7 @@ def world(ctx: JobContext, window: Window, cf_model: str, cf_run: int, init: str
     rated = index.user_index(train["user_id"].to_numpy()), index.item_index(train["item_id"].to_numpy())
     ratings = Ratings(*rated, train["label"].to_numpy())
     space = EntitySpace(users, items, rated if retrieval == "pairs" else None)
-    return CoralWorld(window, space, index, ratings, history_len, {})
-
-
-def cf_model_run(ctx: JobContext, window: Window, split: str, cf_model: str, cf_run: int | None) -> int:
-    with ctx.transaction() as session:
-        _, trained = latest_model(session, window.dataset_id, cf_model, split, run_id=cf_run)
-    return trained.id
+    return CoralWorld(window, trained.id, space, index, ratings, history_len, {})
 
 
 def training_pairs(window: Window, limit: int | None, seed: int) -> pl.DataFrame:
@@ -124,7 +121,7 @@ def training_pairs(window: Window, limit: int | None, seed: int) -> pl.DataFrame
 
 def judge_with(data: CoralWorld, llm: CachedLLM, record: RunRecord) -> Any:
     def judge(episodes: Sequence[Episode]) -> np.ndarray:
-        return llm.score_yes_no([llm.render(data.prompt(e)) for e in episodes], record)
+        return llm.score_yes_no([llm.render(data.prompt(e, data.ratings.evidence(e))) for e in episodes], record)
 
     return judge
 
@@ -135,11 +132,10 @@ def train(ctx: JobContext, dataset: str, split: str = "long-tail", *, model: str
           as_of: dt.date | None = None, seed: int = 0,
           config: PolicyConfig = PolicyConfig()) -> dict[str, Any]:  # fmt: skip
     window = load_window(ctx, dataset, split, as_of, seed)
-    cf_run = cf_model_run(ctx, window, split, cf_model, cf_run)
-    data = world(ctx, window, cf_model, cf_run, init, seed, history_len, retrieval)
+    data = world(ctx, window, split, cf_model, cf_run, init, seed, history_len, retrieval)
     frame = training_pairs(window, pairs, seed)
     llm = CachedLLM(ctx, model)
-    params = {"method": "coral", **split_params(split, as_of, seed), "cf_model": cf_model, "cf_run": cf_run,
+    params = {"method": "coral", **split_params(split, as_of, seed), "cf_model": cf_model, "cf_run": data.cf_run,
               "init": init, "retrieval": retrieval, "pairs": frame.height, "history_len": history_len,
               "model": llm.model_name, **config.as_dict()}  # fmt: skip
     try:
@@ -193,19 +189,22 @@ def score_prompts(ctx: JobContext, window: Window, targets: pl.DataFrame, method
         params["policy_run"] = trained.id
     elif method == "coral-random":
         steps = PolicyConfig().eval_steps
-    cf_run = cf_model_run(ctx, window, split, cf_model, cf_run)
-    params.update(cf_model=cf_model, cf_run=cf_run, retrieval=retrieval, retrieval_steps=steps)
-    data = world(ctx, window, cf_model, cf_run, init, space_seed, history_len, retrieval)
-    episodes = retrieve(policy, data.space, data.pairs(targets), steps, max_steps, seed)
-    rows = [row for e in episodes for row in _evidence_rows(data, e, method)]
-    return CoralPrompts([data.prompt(e) for e in episodes], rows, params)
+    data = world(ctx, window, split, cf_model, cf_run, init, space_seed, history_len, retrieval)
+    params.update(cf_model=cf_model, cf_run=data.cf_run, retrieval=retrieval, retrieval_steps=steps)
+    built = CoralPrompts([], [], params)
+    for episode in retrieve(policy, data.space, data.pairs(targets), steps, max_steps, seed):
+        found = data.ratings.evidence(episode)
+        built.messages.append(data.prompt(episode, found))
+        built.evidence += _evidence_rows(data, episode, found, method)
+    return built
 
 
-def _evidence_rows(data: CoralWorld, episode: Episode, method: str) -> list[dict[str, Any]]:
+def _evidence_rows(data: CoralWorld, episode: Episode, found: list[ItemEvidence],
+                   method: str) -> list[dict[str, Any]]:  # fmt: skip
     """One row per retrieved user and item, in retrieval order; an item's payload says which of the
     retrieved users liked and disliked it (what the prompt showed)."""
     users, items = data.index.users, data.index.items
-    shown = {e.item: e for e in data.ratings.evidence(episode)}
+    shown = {e.item: e for e in found}
     base = {"dataset_id": data.window.dataset_id, "method": method, "stage": "retrieved", "score": None,
             "user_id": int(users[episode.pair.user]), "item_id": int(items[episode.pair.item])}  # fmt: skip
     out = []

@@ -126,6 +126,18 @@ def observe(space: EntitySpace, episode: Episode, max_steps: int) -> np.ndarray:
     return obs
 
 
+def observe_all(space: EntitySpace, episodes: Sequence[Episode], max_steps: int) -> np.ndarray:
+    return np.stack([observe(space, e, max_steps) for e in episodes])
+
+
+def extend(space: EntitySpace, episodes: Sequence[Episode], actions: np.ndarray) -> None:
+    """One retrieval for each episode: the user and item its action reaches join its evidence."""
+    users, items = space.nearest(actions)
+    for episode, u, i in zip(episodes, users, items, strict=True):
+        episode.users.append(int(u))
+        episode.items.append(int(i))
+
+
 class CoralVecEnv(VecEnv):
     """`n_envs` episodes stepped together; finished ones restart on a new pair drawn from `pairs`."""
 
@@ -162,17 +174,14 @@ class CoralVecEnv(VecEnv):
         self._reset_seeds()
         self.episodes = self._fresh(self.num_envs)
         self.returns[:] = 0.0
-        return np.stack([observe(self.space, e, self.max_steps) for e in self.episodes])
+        return observe_all(self.space, self.episodes, self.max_steps)
 
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = np.asarray(actions)
 
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         assert self._actions is not None, "step_wait without step_async"
-        users, items = self.space.nearest(self._actions)
-        for episode, u, i in zip(self.episodes, users, items, strict=True):
-            episode.users.append(int(u))
-            episode.items.append(int(i))
+        extend(self.space, self.episodes, self._actions)
         probabilities = self.judge(self.episodes)
         rewards = np.zeros(self.num_envs, dtype=np.float32)
         dones = np.zeros(self.num_envs, dtype=bool)
@@ -194,8 +203,7 @@ class CoralVecEnv(VecEnv):
             for k, episode in zip(restart, self._fresh(len(restart)), strict=True):
                 self.episodes[k] = episode
                 self.returns[k] = 0.0
-        obs = np.stack([observe(self.space, e, self.max_steps) for e in self.episodes])
-        return obs, rewards, dones, infos
+        return observe_all(self.space, self.episodes, self.max_steps), rewards, dones, infos
 
     def close(self) -> None:
         pass

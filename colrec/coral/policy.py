@@ -27,7 +27,7 @@ from stable_baselines3.common.noise import OrnsteinUhlenbeckActionNoise, Vectori
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from colrec.coral.env import CoralVecEnv, EntitySpace, Episode, Pair, observe
+from colrec.coral.env import CoralVecEnv, EntitySpace, Episode, Pair, extend, observe_all
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +148,6 @@ def retrieve(policy: DDPG | None, space: EntitySpace, pairs: Sequence[Pair], ste
         if policy is None:
             actions = rng.uniform(-1.0, 1.0, size=(len(episodes), 2 * space.dim))
         else:
-            obs = np.stack([observe(space, e, max_steps) for e in episodes])
-            actions, _ = policy.predict(obs, deterministic=True)
-        users, items = space.nearest(actions)
-        for episode, u, i in zip(episodes, users, items, strict=True):
-            episode.users.append(int(u))
-            episode.items.append(int(i))
+            actions, _ = policy.predict(observe_all(space, episodes, max_steps), deterministic=True)
+        extend(space, episodes, actions)
     return episodes
