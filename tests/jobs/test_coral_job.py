@@ -9,18 +9,12 @@ import pytest
 
 from colrec.coral.policy import PolicyConfig
 from colrec.errors import ColrecError
-from colrec_store.config import Settings
 from colrec_store.repositories.runs import finish_run
 from jobs import coral, evaluate, ingest, score, train
 from jobs.context import JobContext
 from tests.helpers import CSV_MAPPING, community_events, rows
 
 CONFIG = PolicyConfig(total_steps=24, n_envs=4, max_steps=3, eval_steps=2, learning_starts=4)
-
-
-@pytest.fixture
-def llm_ctx(settings: Settings, tiny_model: Path) -> JobContext:
-    return JobContext(settings.model_copy(update={"llm_backend": "transformers", "llm_model": str(tiny_model)}))
 
 
 def _dataset(ctx: JobContext, tmp_path: Path) -> None:

@@ -5,17 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from colrec_store.config import Settings
 from jobs import ingest, profile, rationale
 from jobs.context import JobContext
 from tests.helpers import rows
-
-
-@pytest.fixture
-def llm_ctx(settings: Settings, tiny_model: Path) -> JobContext:
-    return JobContext(settings.model_copy(update={"llm_backend": "transformers", "llm_model": str(tiny_model)}))
 
 
 def test_profiles_for_users_items_and_cold_items(llm_ctx: JobContext, fixtures: Path) -> None:

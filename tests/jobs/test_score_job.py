@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from colrec_store.config import Settings
 from jobs import evaluate, ingest, score
 from jobs.context import JobContext
 from tests.helpers import rows
-
-
-@pytest.fixture
-def llm_ctx(settings: Settings, tiny_model: Path) -> JobContext:
-    return JobContext(settings.model_copy(update={"llm_backend": "transformers", "llm_model": str(tiny_model)}))
 
 
 def test_score_caches_and_evaluates(llm_ctx: JobContext, fixtures: Path) -> None:
