@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,6 +48,23 @@ class Settings(BaseSettings):
         "bge-reranker-large).",
     )
     vllm_memory_share: float = Field(default=0.3, description="vLLM gpu_memory_utilization (on CPU: share of RAM).")
+    vllm_tensor_parallel: int = Field(default=1, ge=1, description="GPUs one vLLM engine spans (big models).")
+    executor: Literal["local", "ray"] = Field(
+        default="local",
+        description="Where profile, rationale, retrieve and score run their LLM prompts: local (the engine "
+        "in this process) or ray (engine replicas on the Ray cluster at RAY_ADDRESS; a local one when unset).",
+    )
+    ray_replicas: int = Field(default=2, ge=1, description="Engine replicas (Ray actors) of the ray executor.")
+    ray_partition_size: int = Field(
+        default=512, ge=1, description="Prompts per partition: the unit a replica reads, runs and commits."
+    )
+    ray_cpus_per_replica: float = Field(default=1.0, gt=0, description="CPUs Ray reserves for each replica.")
+    ray_gpus_per_replica: float = Field(
+        default=0.0, ge=0, description="GPUs Ray reserves for each replica (on a GPU cluster: vllm_tensor_parallel)."
+    )
+    ray_retries: int = Field(
+        default=3, ge=0, description="Restarts of a dead replica, and retries of its partition, before the job fails."
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -233,6 +233,19 @@ class LlmCache(Base):
     created_at: Mapped[dt.datetime] = _now()
 
 
+class LlmRequest(Base):
+    """Prompts waiting for the ray executor. A job enqueues its unseen prompts in numbered
+    partitions; an engine replica reads one partition, runs it, and in one transaction commits the
+    outputs to llm_cache and deletes the partition's rows. Rows left by a killed job go with its run."""
+
+    __tablename__ = "llm_requests"
+    __table_args__ = (Index("ix_llm_requests_run_partition", "run_id", "partition"),)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    prompt_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer)
+    prompt: Mapped[str] = mapped_column(Text)
+
+
 class Neighbour(Base):
     """Top-K most similar entities in one embedding space of a run (rank 1 = nearest)."""
 

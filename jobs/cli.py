@@ -19,7 +19,17 @@ from colrec.errors import ColrecError
 from colrec.formats.registry import FORMATS
 from colrec_store.config import Settings
 from jobs import console
-from jobs.cli_common import AsOfOpt, DatasetOpt, JsonOpt, SeedOpt, SplitOpt, as_date, job_context, show
+from jobs.cli_common import (
+    AsOfOpt,
+    DatasetOpt,
+    ExecutorOpt,
+    JsonOpt,
+    SeedOpt,
+    SplitOpt,
+    as_date,
+    job_context,
+    show,
+)
 from jobs.cli_coral import register as register_coral
 from jobs.cli_nightly import register as register_nightly
 from jobs.context import JobContext, one_line
@@ -289,14 +299,16 @@ def score(
     ] = None,
     as_of: AsOfOpt = None,
     seed: SeedOpt = 0,
+    executor: ExecutorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Yes/No scores of a split's pairs through the LLM (cache first) into `predictions`."""
     from jobs import score as job
 
-    result = job.run(job_context(typer_ctx), dataset, split, method=method, parts=tuple(parts.split(",")), model=model,
-                     limit=limit, as_of=as_date(as_of), seed=seed, evidence_run=evidence_run,
-                     adapter_run=adapter_run, policy_run=policy_run)  # fmt: skip
+    ctx = job_context(typer_ctx, executor)
+    result = job.run(ctx, dataset, split, method=method, parts=tuple(parts.split(",")), model=model, limit=limit,
+                     as_of=as_date(as_of), seed=seed, evidence_run=evidence_run, adapter_run=adapter_run,
+                     policy_run=policy_run)  # fmt: skip
     show(result, as_json, f"{dataset}: {method} scores on {split}")
 
 
@@ -359,6 +371,7 @@ def retrieve(
     epochs: Annotated[int, typer.Option(help="Training epochs of CAR and of SARE.")] = 1,
     as_of: AsOfOpt = None,
     seed: SeedOpt = 0,
+    executor: ExecutorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Collaborative evidence per pair (SCORE: CAR retrieval, LLM self-assessment, SARE rerank) into `evidence`."""
@@ -370,7 +383,8 @@ def retrieve(
         ke=ke, ks=ks, assess_users=assess_users, cf_model=cf_model,
         car=CarConfig(epochs=epochs, seed=seed), sare=SareConfig(epochs=epochs, seed=seed),
     )  # fmt: skip
-    result = job.run(job_context(typer_ctx), dataset, split, method=method, parts=tuple(parts.split(",")), limit=limit,
+    ctx = job_context(typer_ctx, executor)
+    result = job.run(ctx, dataset, split, method=method, parts=tuple(parts.split(",")), limit=limit,
                      as_of=as_date(as_of), seed=seed, model=model, config=config)  # fmt: skip
     show(result, as_json, f"{dataset}: {method} evidence on {split}")
 
@@ -388,12 +402,13 @@ def profile(
         str | None, typer.Option(help="Profile from this split's training part only (for `train --side`).")
     ] = None,
     seed: SeedOpt = 0,
+    executor: ExecutorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """RecLM user and item profiles (LLM, cache first) into `profiles`, embeddings into pgvector."""
     from jobs import profile as job
 
-    result = job.run(job_context(typer_ctx), dataset, users=users, items=items, limit=limit, model=model,
+    result = job.run(job_context(typer_ctx, executor), dataset, users=users, items=items, limit=limit, model=model,
                      as_of=as_date(as_of), split=split, seed=seed)  # fmt: skip
     show(result, as_json, f"{dataset}: profiles")
 
@@ -405,12 +420,13 @@ def rationale(
     limit: Annotated[int | None, typer.Option(help="At most this many users.")] = None,
     model: Annotated[str | None, typer.Option(help="Catalogue name or model folder.")] = None,
     as_of: AsOfOpt = None,
+    executor: ExecutorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """TWiCE rationales for each user's next item, self-curated by the LLM, into `rationales`."""
     from jobs import rationale as job
 
-    result = job.run(job_context(typer_ctx), dataset, limit=limit, model=model, as_of=as_date(as_of))
+    result = job.run(job_context(typer_ctx, executor), dataset, limit=limit, model=model, as_of=as_date(as_of))
     show(result, as_json, f"{dataset}: rationales")
 
 

@@ -16,6 +16,14 @@ AsOfOpt = Annotated[
 ]
 SeedOpt = Annotated[int, typer.Option(help="Seed for sampling and training.")]
 DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="Dataset name in the store.")]
+ExecutorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--executor",
+        help="Where the LLM prompts run: local (this process) or ray (Ray cluster at RAY_ADDRESS; a local one "
+        "when unset). Default: COLREC_EXECUTOR, else local.",
+    ),
+]
 SplitOpt = Annotated[
     str, typer.Option("--split", "-s", help="temporal, long-tail, leave-one-out, random or zero-shot.")
 ]
@@ -32,5 +40,11 @@ def show(result: dict[str, object], as_json: bool, title: str) -> None:
         console.print_table(title, [{"metric": k, "value": v} for k, v in result.items()], ["metric", "value"])
 
 
-def job_context(typer_ctx: typer.Context) -> JobContext:
-    return typer_ctx.obj
+def job_context(typer_ctx: typer.Context, executor: str | None = None) -> JobContext:
+    """The command's context; `executor`, where the command has the option, overrides the setting."""
+    ctx: JobContext = typer_ctx.obj
+    if executor is not None:
+        if executor not in ("local", "ray"):
+            raise typer.BadParameter(f"unknown executor {executor!r} (local or ray)", param_hint="--executor")
+        ctx.settings = ctx.settings.model_copy(update={"executor": executor})
+    return ctx

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from jobs import console
-from jobs.cli_common import AsOfOpt, DatasetOpt, JsonOpt, as_date, job_context, show
+from jobs.cli_common import AsOfOpt, DatasetOpt, ExecutorOpt, JsonOpt, as_date, job_context, show
 
 MethodsOpt = Annotated[
     str, typer.Option("--methods", help="Collaborative models, comma-separated; the first feeds neighbours and rerank.")
@@ -80,6 +80,7 @@ def refresh(
     model: Annotated[str | None, typer.Option(help="LLM of the LLM steps (default: COLREC_LLM_MODEL).")] = None,
     source: SourceOpt = None,
     source_format: SourceFormatOpt = None,
+    executor: ExecutorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """One nightly refresh (default as-of: today, UTC): every step as a staged run, published together.
@@ -88,7 +89,7 @@ def refresh(
     from jobs import refresh as job
 
     plan = _plan(locals())
-    result = job.run(job_context(typer_ctx), dataset, plan, as_date(as_of))  # type: ignore[arg-type]
+    result = job.run(job_context(typer_ctx, executor), dataset, plan, as_date(as_of))  # type: ignore[arg-type]
     show(result, as_json, f"{dataset}: refresh")
 
 
@@ -108,13 +109,15 @@ def backfill(
     profile_limit: ProfileLimitOpt = None,
     score_limit: ScoreLimitOpt = None,
     model: Annotated[str | None, typer.Option(help="LLM of the LLM steps.")] = None,
+    executor: ExecutorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """A refresh per date, oldest first; dates already published are skipped (rerun to resume)."""
     from jobs import backfill as job
 
     plan = _plan(locals())
-    rows = job.run(job_context(typer_ctx), dataset, plan, start.date(), end.date(), job.parse_every(every))  # type: ignore[arg-type]
+    ctx = job_context(typer_ctx, executor)
+    rows = job.run(ctx, dataset, plan, start.date(), end.date(), job.parse_every(every))  # type: ignore[arg-type]
     if as_json:
         console.print_json(rows)
     else:

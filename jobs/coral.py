@@ -134,7 +134,9 @@ def train(ctx: JobContext, dataset: str, split: str = "long-tail", *, model: str
     window = load_window(ctx, dataset, split, as_of, seed)
     data = world(ctx, window, split, cf_model, cf_run, init, seed, history_len, retrieval)
     frame = training_pairs(window, pairs, seed)
-    llm = CachedLLM(ctx, model)
+    # The policy's judge sends a few prompts per environment step: a round trip to a cluster each
+    # time would cost more than the prompts, so it runs in process whatever the executor.
+    llm = CachedLLM(ctx, model, executor="local")
     params = {"method": "coral", **split_params(split, as_of, seed), "cf_model": cf_model, "cf_run": data.cf_run,
               "init": init, "retrieval": retrieval, "pairs": frame.height, "history_len": history_len,
               "model": llm.model_name, **config.as_dict()}  # fmt: skip

@@ -1,6 +1,10 @@
 """LLM work for jobs: every prompt goes through the cache first; only unseen prompts reach the
 engine, which is loaded on first need (a fully cached rerun never loads the model). Cache entries
-commit chunk by chunk, so a run that dies halfway keeps what it paid for."""
+commit chunk by chunk, so a run that dies halfway keeps what it paid for.
+
+Where the unseen prompts run is the executor's choice (settings.executor): `local`, the engine in
+this process, or `ray`, engine replicas on a Ray cluster that read the prompts from the store in
+partitions and commit their outputs to the same cache (jobs.ray_executor)."""
 
 from __future__ import annotations
 
@@ -12,17 +16,40 @@ import numpy as np
 
 from colrec.llm.catalog import resolve
 from colrec.llm.engine import YES_NO, Engine, GenerationParams, open_engine, sha256
+from colrec_store.config import Settings
 from colrec_store.repositories import llm_cache
 from jobs.console import progress
 from jobs.context import JobContext, RunRecord
 
 log = logging.getLogger(__name__)
 CHUNK = 256
+YES_NO_TASK, GENERATE_TASK = "yes_no", "generate"  # what a prompt asks for; its cache row's shape
+Output = dict[str, Any]
+
+
+def open_llm(settings: Settings, path: Path, name: str, adapter: Path | None) -> Engine:
+    """The configured back end on a model folder (in this process or in a Ray replica)."""
+    options: dict[str, Any] = {"dtype": settings.llm_dtype}
+    if settings.llm_backend == "vllm":
+        options.update(memory_share=settings.vllm_memory_share, enable_lora=adapter is not None)
+        if settings.vllm_tensor_parallel > 1:
+            options["tensor_parallel_size"] = settings.vllm_tensor_parallel
+    return open_engine(settings.llm_backend, path, name, **options)
+
+
+def answer(engine: Engine, kind: str, prompts: list[str], params: GenerationParams,
+           adapter: Path | None) -> list[Output]:  # fmt: skip
+    """The cache rows of a batch of prompts: {"p_yes": P(Yes)} or {"text": completion}."""
+    if kind == YES_NO_TASK:
+        return [{"p_yes": float(p)} for p in engine.score_yes_no(prompts, adapter)]
+    return [{"text": t} for t in engine.generate(prompts, params, adapter)]
 
 
 class CachedLLM:
-    def __init__(self, ctx: JobContext, model: str | None = None, adapter: Path | None = None) -> None:
+    def __init__(self, ctx: JobContext, model: str | None = None, adapter: Path | None = None,
+                 executor: str | None = None) -> None:  # fmt: skip
         self.ctx = ctx
+        self.executor = executor or ctx.settings.executor
         self.model_name = model or ctx.settings.llm_model
         self.path = resolve(ctx.settings.models_path, self.model_name)
         self.adapter = adapter
@@ -31,11 +58,7 @@ class CachedLLM:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            s = self.ctx.settings
-            options: dict[str, Any] = {"dtype": s.llm_dtype}
-            if s.llm_backend == "vllm":
-                options.update(memory_share=s.vllm_memory_share, enable_lora=self.adapter is not None)
-            self._engine = open_engine(s.llm_backend, self.path, self.model_name, **options)
+            self._engine = open_llm(self.ctx.settings, self.path, self.model_name, self.adapter)
         return self._engine
 
     def render(self, messages: list[dict[str, str]]) -> str:
@@ -48,53 +71,55 @@ class CachedLLM:
         return self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def score_yes_no(self, prompts: list[str], record: RunRecord) -> np.ndarray:
-        outputs = self._cached(
-            prompts,
-            YES_NO,
-            record,
-            lambda batch: [{"p_yes": float(p)} for p in self.engine.score_yes_no(batch, self.adapter)],
-        )
+        outputs = self._cached(prompts, YES_NO_TASK, YES_NO, record)
         return np.array([o["p_yes"] for o in outputs])
 
     def generate(self, prompts: list[str], params: GenerationParams, record: RunRecord) -> list[str]:
-        outputs = self._cached(
-            prompts,
-            params,
-            record,
-            lambda batch: [{"text": t} for t in self.engine.generate(batch, params, self.adapter)],
-        )
-        return [o["text"] for o in outputs]
+        return [o["text"] for o in self._cached(prompts, GENERATE_TASK, params, record)]
 
-    def _cached(
-        self, prompts: list[str], params: GenerationParams, record: RunRecord, run: Any
-    ) -> list[dict[str, Any]]:
+    def _cached(self, prompts: list[str], kind: str, params: GenerationParams, record: RunRecord) -> list[Output]:
         hashes = [sha256(p) for p in prompts]
-        adapter = str(self.adapter or "")
-        key = params.key()
+        adapter, key = str(self.adapter or ""), params.key()
         with self.ctx.transaction() as session:
             known = llm_cache.lookup(session, self.model_name, adapter, key, sorted(set(hashes)))
         unseen = {h: p for h, p in zip(hashes, prompts, strict=True) if h not in known}
         record.metrics["cache_hits"] = record.metrics.get("cache_hits", 0) + len(prompts) - len(unseen)
         record.metrics["llm_calls"] = record.metrics.get("llm_calls", 0) + len(unseen)
-        log.info(
-            "%d prompts: %d cached, %d to run on %s",
-            len(prompts),
-            len(prompts) - len(unseen),
-            len(unseen),
-            self.model_name,
-        )
-        items = list(unseen.items())
+        log.info("%d prompts: %d cached, %d to run on %s (%s executor)", len(prompts), len(prompts) - len(unseen),
+                 len(unseen), self.model_name, self.executor)  # fmt: skip
+        if unseen and self.executor == "ray":
+            known.update(self._on_ray(unseen, kind, params, record))
+        elif unseen:
+            known.update(self._in_process(unseen, kind, params))
+        return [known[h] for h in hashes]
+
+    def _in_process(self, unseen: dict[str, str], kind: str, params: GenerationParams) -> dict[str, Output]:
+        items, done = list(unseen.items()), {}
         with progress() as bar:
             task = bar.add_task(f"LLM {self.model_name}", total=len(items))
             for start in range(0, len(items), CHUNK):
                 chunk = items[start : start + CHUNK]
-                results = run([p for _, p in chunk])
+                results = answer(self.engine, kind, [p for _, p in chunk], params, self.adapter)
                 fresh = {h: out for (h, _), out in zip(chunk, results, strict=True)}
                 with self.ctx.transaction() as session:
-                    llm_cache.store(session, self.model_name, adapter, key, fresh)
-                known.update(fresh)
+                    llm_cache.store(session, self.model_name, str(self.adapter or ""), params.key(), fresh)
+                done.update(fresh)
                 bar.advance(task, len(chunk))
-        return [known[h] for h in hashes]
+        return done
+
+    def _on_ray(self, unseen: dict[str, str], kind: str, params: GenerationParams,
+                record: RunRecord) -> dict[str, Output]:  # fmt: skip
+        """Replicas commit straight to the cache; what they wrote is read back from it."""
+        from jobs.ray_executor import LLMTask, run_partitions
+
+        task = LLMTask(settings=self.ctx.settings, url=self.ctx.url, run_id=record.id, kind=kind, params=params,
+                       model_name=self.model_name, path=self.path, adapter=self.adapter)  # fmt: skip
+        with record.timed("ray"):
+            record.metrics["ray_partitions"] = record.metrics.get("ray_partitions", 0) + run_partitions(
+                self.ctx, task, list(unseen.items())
+            )
+        with self.ctx.transaction() as session:
+            return llm_cache.lookup(session, self.model_name, str(self.adapter or ""), params.key(), sorted(unseen))
 
     def close(self) -> None:
         if self._engine is not None:

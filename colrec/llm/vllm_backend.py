@@ -25,7 +25,8 @@ class VLLMEngine(Engine):
 
     def __init__(self, path: Path, name: str | None = None, *, dtype: str = "float32", memory_share: float = 0.3,
                  max_model_len: int = 4096, seed: int = 0, enable_lora: bool = False, max_lora_rank: int = 64,
-                 chunk: int = 512, enforce_eager: bool = False, prefix_caching: bool = True) -> None:  # fmt: skip
+                 chunk: int = 512, enforce_eager: bool = False, prefix_caching: bool = True,
+                 tensor_parallel_size: int = 1) -> None:  # fmt: skip
         super().__init__(path, name)
         # vLLM logs every engine detail at INFO, on stdout: that buries a job's own output and
         # breaks `--json`. Warnings and up, on stderr, unless the user says otherwise.
@@ -50,6 +51,7 @@ class VLLMEngine(Engine):
             enable_lora=enable_lora,
             max_lora_rank=max_lora_rank,
             enforce_eager=enforce_eager,  # skips graph compilation: faster start, slower steps
+            tensor_parallel_size=tensor_parallel_size,  # a model too big for one GPU
         )
         self._lora_ids: dict[str, int] = {}
 

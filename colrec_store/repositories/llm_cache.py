@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from colrec_store.models import LlmCache
@@ -28,10 +28,19 @@ def lookup(
 
 
 def store(session: Session, model: str, adapter: str, params_hash: str, outputs: dict[str, dict[str, Any]]) -> None:
+    """COPY the outputs into a scratch table, then add those the cache lacks (a prompt another job
+    answered meanwhile keeps its first answer: the same model gives the same one)."""
     if not outputs:
         return
-    rows = [
-        {"model": model, "adapter": adapter, "params_hash": params_hash, "prompt_hash": h, "output": out}
-        for h, out in outputs.items()
-    ]
-    session.execute(insert(LlmCache).values(rows).on_conflict_do_nothing())
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cursor:
+        cursor.execute("create temp table if not exists llm_cache_in (prompt_hash text, output jsonb) on commit drop")
+        with cursor.copy("copy llm_cache_in (prompt_hash, output) from stdin") as copy:
+            for prompt_hash, output in outputs.items():
+                copy.write_row((prompt_hash, json.dumps(output)))
+        cursor.execute(
+            "insert into llm_cache (model, adapter, params_hash, prompt_hash, output) "
+            "select %s, %s, %s, prompt_hash, output from llm_cache_in on conflict do nothing",
+            (model, adapter, params_hash),
+        )
+        cursor.execute("truncate llm_cache_in")
