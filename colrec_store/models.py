@@ -29,6 +29,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 RUN_STATUSES = ("running", "failed", "staged", "published")
+# The run outputs that grow with users: partitioned by dataset, then by run (migration 0007; rows
+# go in through colrec_store.repositories.partitions, which creates a run's partition first).
+PARTITIONED = {"postgresql_partition_by": "LIST (dataset_id)"}
 
 
 class Base(DeclarativeBase):
@@ -124,13 +127,15 @@ class ModelArtifact(Base):
 
 class Embedding(Base):
     """One vector per (run, space, entity). The column has no fixed dimension, so each
-    (space, dim) gets its own partial HNSW index on `vector::vector(dim)` (see repositories)."""
+    (space, dim) gets its own partial HNSW index on `vector::vector(dim)` (see repositories), which
+    every run's partition has (each run's vectors in a graph of their own)."""
 
     __tablename__ = "embeddings"
+    __table_args__ = PARTITIONED
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     space: Mapped[str] = mapped_column(String(100), primary_key=True)  # cf_user, profile_item, ...
     entity_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
     dim: Mapped[int] = mapped_column(Integer)
     vector: Mapped[Any] = mapped_column(Vector())
 
@@ -202,11 +207,12 @@ class Evidence(Base):
 
 class Prediction(Base):
     __tablename__ = "predictions"
+    __table_args__ = PARTITIONED
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     method: Mapped[str] = mapped_column(String(50), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
-    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
     score: Mapped[float | None] = mapped_column(Float)
     label: Mapped[int | None] = mapped_column(SmallInteger)
     failed: Mapped[bool] = mapped_column(Boolean, server_default="false")
@@ -214,12 +220,13 @@ class Prediction(Base):
 
 class Recommendation(Base):
     __tablename__ = "recommendations"
+    __table_args__ = PARTITIONED
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     method: Mapped[str] = mapped_column(String(50), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     rank: Mapped[int] = mapped_column(Integer, primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
-    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
     score: Mapped[float] = mapped_column(Float)
 
 

@@ -108,7 +108,7 @@ def _pipeline(s: Settings, task: LLMTask, partitions: int) -> Any:
         compute=ActorPoolStrategy(size=min(s.ray_replicas, partitions)),
         num_cpus=s.ray_cpus_per_replica,
         num_gpus=s.ray_gpus_per_replica,
-        max_restarts=s.ray_retries,
+        max_restarts=s.ray_retries,  # Ray Data's default is to restart and retry forever
         max_task_retries=s.ray_retries,
     )
 

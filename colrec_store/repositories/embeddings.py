@@ -15,6 +15,8 @@ from pgvector.psycopg import register_vector
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from colrec_store.repositories.partitions import ensure_run_partition
+
 METRICS = {"cosine": "<=>", "l2": "<->", "ip": "<#>"}
 
 
@@ -36,6 +38,7 @@ def write_embeddings(
     """COPY the vectors in, then make sure their (space, dim) has its HNSW index (unless index=False)."""
     if vectors.shape != (len(entity_ids), space.dim):
         raise ValueError(f"expected {len(entity_ids)} vectors of {space.dim} dims, got {vectors.shape}")
+    ensure_run_partition(session, "embeddings", dataset_id, space.run_id)
     raw = session.connection().connection.driver_connection
     register_vector(raw)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)

@@ -1,4 +1,4 @@
-"""Predictions and recommendations: bulk writes (COPY) keyed by run."""
+"""Predictions and recommendations: bulk writes (COPY) into the run's partition."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import numpy as np
 import polars as pl
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
+
+from colrec_store.repositories.partitions import ensure_run_partition
 
 
 def write_recommendations(
@@ -23,6 +25,7 @@ def write_recommendations(
 ) -> int:
     """Top-N per user, rank 1 first: item_ids/scores are [n_users, N] (or ragged lists). Entries with a
     non-finite score (a seen item filling a short list) are not recommendations and are skipped."""
+    ensure_run_partition(session, "recommendations", dataset_id, run_id)
     raw = session.connection().connection.driver_connection
     count = 0
     with raw.cursor() as cursor:
@@ -44,6 +47,7 @@ def _lists(values: np.ndarray | list[list[Any]]) -> list[list[Any]]:
 
 def write_predictions(session: Session, *, run_id: int, dataset_id: int, method: str, user_ids: np.ndarray,
                       item_ids: np.ndarray, scores: np.ndarray, labels: np.ndarray | None = None) -> int:  # fmt: skip
+    ensure_run_partition(session, "predictions", dataset_id, run_id)
     raw = session.connection().connection.driver_connection
     labels = labels if labels is not None else np.full(len(user_ids), -1)
     with raw.cursor() as cursor:

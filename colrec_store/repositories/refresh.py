@@ -11,6 +11,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from colrec.splits import end_of_day
 from colrec_store.models import Base, Embedding, Interaction, ModelArtifact, Profile, Recommendation, Run
+from colrec_store.repositories.partitions import OUTPUTS, ensure_run_partition
 
 ABANDONED = "abandoned: its process ended before it finished (killed, or the database went away)"
 
@@ -106,6 +107,9 @@ def step_model(session: Session, parent_run_id: int, kind: str) -> ModelArtifact
 def _copy_rows(session: Session, model: type[Base], target_run: int, *where: ColumnElement[bool]) -> int:
     """Copy the rows of `model` matching `where` under `target_run`; `id` and `created_at`, where a
     table has them, take their defaults as for any new row."""
+    if model.__tablename__ in OUTPUTS:
+        dataset_id = session.execute(select(Run.dataset_id).where(Run.id == target_run)).scalar_one()
+        ensure_run_partition(session, model.__tablename__, dataset_id, target_run)
     columns = [c for c in model.__table__.columns if c.name not in ("id", "created_at")]
     chosen = select(*(literal(target_run) if c.name == "run_id" else c for c in columns)).where(*where)
     statement = insert(model).from_select([c.name for c in columns], chosen).returning(literal(1))

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
 from colrec_store.models import Dataset, Run
+from colrec_store.repositories.partitions import drop_run_partitions
 
 
 def start_run(
@@ -140,5 +141,6 @@ def delete_runs(session: Session, run_ids: list[int]) -> list[int]:
     if not run_ids:
         return []
     steps = list(session.execute(select(Run.id).where(Run.parent_run_id.in_(run_ids))).scalars())
+    drop_run_partitions(session, [*run_ids, *steps])  # their outputs go as DROP TABLEs, not row deletes
     session.execute(Run.__table__.delete().where(Run.id.in_(run_ids)))
     return [*run_ids, *steps]

@@ -9,6 +9,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
 
+from colrec_store.repositories.partitions import ensure_run_partition
 from colrec_store.roles import grant_reader
 from jobs.context import JobContext
 
@@ -32,6 +33,7 @@ def _seed(ctx: JobContext) -> dict[str, int]:
                      "values (:d, 'recommend', :s, :a, '{\"method\": \"mf\"}') returning id"),
                 {"d": d, "s": status, "a": as_of},
             ).scalar_one()  # fmt: skip
+            ensure_run_partition(s, "recommendations", d, ids[status])
             s.execute(
                 text("insert into recommendations (run_id, method, user_id, rank, item_id, dataset_id, score) "
                      "values (:r, 'mf', :u, 1, :i, :d, 0.5)"),

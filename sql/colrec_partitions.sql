@@ -1,0 +1,51 @@
+-- Partitioned outputs: predictions, recommendations and embeddings are partitioned by dataset
+-- (list on dataset_id) and, inside each dataset, by run (list on run_id). Publishing a run stays a
+-- status change on `runs`; pruning one is a DROP TABLE of its partitions instead of a DELETE of
+-- its rows, and a query of one run reads that run's partition only. Applied by migration 0007.
+
+-- colrec_run_partition(table, dataset, run): the partition of one run's rows, created on first
+-- need. Creating a partition locks its parent (the dataset's partition) exclusively, so callers
+-- do it in a short transaction of its own before the long write (colrec_store.repositories.partitions).
+create or replace function colrec_run_partition(p_table text, p_dataset integer, p_run bigint)
+returns text
+language plpgsql
+as $$
+declare
+    by_dataset text := format('%s_d%s', p_table, p_dataset);
+    by_run text := format('%s_d%s_r%s', p_table, p_dataset, p_run);
+begin
+    if p_table not in ('predictions', 'recommendations', 'embeddings') then
+        raise exception 'colrec_run_partition: % is not a partitioned output table', p_table;
+    end if;
+    if to_regclass(by_run) is not null then
+        return by_run;
+    end if;
+    perform pg_advisory_xact_lock(hashtext('colrec_run_partition'), p_dataset);
+    execute format(
+        'create table if not exists %I partition of %I for values in (%s) partition by list (run_id)',
+        by_dataset, p_table, p_dataset
+    );
+    execute format('create table if not exists %I partition of %I for values in (%s)', by_run, by_dataset, p_run);
+    return by_run;
+end
+$$;
+
+-- colrec_drop_run_partitions(dataset, run): drop a run's partitions of every output table; the
+-- number dropped.
+create or replace function colrec_drop_run_partitions(p_dataset integer, p_run bigint)
+returns integer
+language plpgsql
+as $$
+declare
+    output text;
+    dropped integer := 0;
+begin
+    foreach output in array array['predictions', 'recommendations', 'embeddings'] loop
+        if to_regclass(format('%s_d%s_r%s', output, p_dataset, p_run)) is not null then
+            execute format('drop table %I', format('%s_d%s_r%s', output, p_dataset, p_run));
+            dropped := dropped + 1;
+        end if;
+    end loop;
+    return dropped;
+end
+$$;
