@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     )
     vllm_memory_share: float = Field(default=0.3, description="vLLM gpu_memory_utilization (on CPU: share of RAM).")
     vllm_tensor_parallel: int = Field(default=1, ge=1, description="GPUs one vLLM engine spans (big models).")
+    train_max_interactions: int | None = Field(
+        default=None, ge=1, description="CF models fit on the newest this many training interactions (None: all)."
+    )
     executor: Literal["local", "ray"] = Field(
         default="local",
         description="Where profile, rationale, retrieve and score run their LLM prompts: local (the engine "

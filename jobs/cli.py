@@ -191,6 +191,10 @@ def train(
     profile_run: Annotated[
         int | None, typer.Option(help="Profile run for --side profiles (default: newest made from --split).")
     ] = None,
+    max_interactions: Annotated[
+        int | None,
+        typer.Option(help="Fit on the newest N training interactions (default: COLREC_TRAIN_MAX_INTERACTIONS; all)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a collaborative model; store the artifact, embeddings (pgvector) and metrics."""
@@ -209,6 +213,7 @@ def train(
         k=k,
         side=side,
         profile_run=profile_run,
+        max_interactions=max_interactions,
     )
     show(result, as_json, f"{dataset}: {model} on {split}")
 

@@ -9,6 +9,7 @@ partitions and commit their outputs to the same cache (jobs.ray_executor)."""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -114,10 +115,11 @@ class CachedLLM:
 
         task = LLMTask(settings=self.ctx.settings, url=self.ctx.url, run_id=record.id, kind=kind, params=params,
                        model_name=self.model_name, path=self.path, adapter=self.adapter)  # fmt: skip
-        with record.timed("ray"):
-            record.metrics["ray_partitions"] = record.metrics.get("ray_partitions", 0) + run_partitions(
-                self.ctx, task, list(unseen.items())
-            )
+        start = time.perf_counter()
+        partitions = run_partitions(self.ctx, task, list(unseen.items()))
+        # A job may send several batches (profiles: users, then items): the run keeps their sums.
+        record.metrics["ray_partitions"] = record.metrics.get("ray_partitions", 0) + partitions
+        record.timings["ray"] = round(record.timings.get("ray", 0.0) + time.perf_counter() - start, 3)
         with self.ctx.transaction() as session:
             return llm_cache.lookup(session, self.model_name, str(self.adapter or ""), params.key(), sorted(unseen))
 

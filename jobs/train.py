@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from colrec.cf.base import Recommender
 from colrec.cf.data import IdIndex, item_tokens, previous_rows
@@ -55,8 +56,13 @@ def run(
     warm: WarmStart | None = None,
     side: str = "none",
     profile_run: int | None = None,
+    max_interactions: int | None = None,
 ) -> dict[str, Any]:
-    """`side`: RecLM's profile fusion (jobs.side): none, text, profiles or text+profiles."""
+    """`side`: RecLM's profile fusion (jobs.side): none, text, profiles or text+profiles.
+    `max_interactions` (default: settings.train_max_interactions): fit on the newest that many
+    training interactions only, the window one machine's memory and night can take; every user
+    and item still gets embeddings, and evaluation is unchanged."""
+    max_interactions = max_interactions or ctx.settings.train_max_interactions
     window = load_window(ctx, dataset, split, as_of, seed)
     index = window.index
     model = build(model_name, index.n_users, index.n_items, epochs=epochs, dim=dim, lr=lr, seed=seed)
@@ -70,12 +76,12 @@ def run(
         except ValueError as err:
             raise ColrecError(str(err)) from err
     params = {"model": model_name, **split_params(split, as_of, seed), "config": dataclasses.asdict(model.config),
-              **side_info}  # fmt: skip
+              "max_interactions": max_interactions, **side_info}  # fmt: skip
     if warm is not None:
         _warm_start(model, index, warm)
         params["warm_start"] = {"from_run": warm.from_run, "chain": warm.chain}
     with ctx.run("train", dataset_id=window.dataset_id, params=params, as_of=as_of) as record, progress() as bar:
-        train = index.interactions(window.split.part("train"))
+        train = index.interactions(_newest(window.split.part("train"), max_interactions))
         valid = index.interactions(window.split.part("valid"))
         task = bar.add_task(f"train {model_name}", total=model.config.epochs)
 
@@ -119,6 +125,13 @@ def run(
                 write_embeddings(session, window.dataset_id, text_space, index.items, text_vectors)
             record.finish(session, "published")
     return {"run_id": record.id, "path": str(path), **record.metrics}
+
+
+def _newest(rows: pl.DataFrame, limit: int | None) -> pl.DataFrame:
+    if limit is None or rows.height <= limit:
+        return rows
+    log.info("training on the newest %d of %d interactions (max_interactions)", limit, rows.height)
+    return rows.sort("ts", "interaction_id").tail(limit)
 
 
 def _warm_start(model: Recommender, index: IdIndex, warm: WarmStart) -> None:

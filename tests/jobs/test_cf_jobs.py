@@ -96,3 +96,19 @@ def test_cli_train_json_and_errors(ctx: JobContext, community_csv: Path) -> None
     assert empty.returncode == 1 and "no interactions on or before 1990-01-01" in empty.stderr
     missing = run_cli("evaluate", "-d", "toy", "--method", "sasrec", "-s", "temporal", env=env)
     assert missing.returncode == 1 and "run `colrec-jobs train --model sasrec`" in missing.stderr
+
+
+def test_train_on_the_newest_interactions_only(ctx: JobContext, community_csv: Path) -> None:
+    ingest.run(ctx, [community_csv], dataset="toy", fmt="csv", mapping="user=user,item=item,rating=rating,ts=ts")
+    windowed = JobContext(ctx.settings.model_copy(update={"train_max_interactions": 50}))
+    result = train.run(windowed, "toy", "mf", "temporal", epochs=2, dim=8)
+    params = rows(ctx, "select params from runs where id = :r", r=result["run_id"])[0]["params"]
+    assert params["max_interactions"] == 50
+    stored = rows(ctx, "select space, count(*) as n from embeddings group by space order by space")
+    assert stored == [{"space": "cf_item", "n": 40}, {"space": "cf_user", "n": 60}]  # everyone still embedded
+
+    import polars as pl
+
+    frame = pl.DataFrame({"interaction_id": [3, 1, 2, 4], "ts": [5, 1, 5, 9]})
+    assert train._newest(frame, 2)["interaction_id"].to_list() == [3, 4]
+    assert train._newest(frame, None).height == 4

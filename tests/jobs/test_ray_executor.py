@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 
 from colrec.errors import ColrecError
 from colrec.llm.engine import YES_NO
-from jobs import ingest, score
+from jobs import ingest, profile, score
 from jobs.context import JobContext
 from tests.helpers import rows
 
@@ -135,3 +135,14 @@ def test_killed_replica_publishes_nothing_and_the_rerun_completes(llm_ctx: JobCo
     assert committed > 0 and rerun["cache_hits"] >= committed  # the finished partitions were kept
     assert rerun["llm_calls"] == rows(llm_ctx, "select count(*) as n from llm_cache")[0]["n"] - committed
     assert len(rows(llm_ctx, PAIRS, r=rerun["run_id"])) == rerun["pairs"]
+
+
+def test_ray_generates_the_local_profiles(llm_ctx: JobContext, fixtures: Path) -> None:
+    ingest.run(llm_ctx, [fixtures / "amazon2018"], dataset="a", fmt="amazon-2018", all_items=True)
+    texts = "select entity_kind, entity_id, text, failed from profiles where run_id = :r order by 1, 2"
+    local = profile.run(llm_ctx, "a")
+    with llm_ctx.transaction() as session:
+        session.execute(text("delete from llm_cache"))
+    remote = profile.run(on_ray(llm_ctx, ray_partition_size=2), "a")
+    assert remote["llm_calls"] == local["llm_calls"] == 8 and remote["ray_partitions"] >= 4
+    assert rows(llm_ctx, texts, r=remote["run_id"]) == rows(llm_ctx, texts, r=local["run_id"])
