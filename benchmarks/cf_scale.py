@@ -5,7 +5,8 @@ windows of growing size, each size in a fresh process.
 
 For each users:interactions size (5,000 items... 50,000 items, 50 interactions per user on average)
 the process holds the whole window (the arrays the train job builds) and the model, then times
-`--steps` optimizer steps on it; an epoch is interactions / 1024 steps. Reports seconds per step,
+`--steps` optimizer steps on it, with dense Adam (the default) and with sparse updates
+(`train --sparse`: SparseAdam on the rows a batch touches); an epoch is interactions / 1024 steps. Reports seconds per step,
 the projected epoch, and the process's peak memory. Writes benchmarks/results/cf_scale.json.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 
-def measure(users: int, interactions: int, steps: int, queue: Any) -> None:
+def measure(users: int, interactions: int, steps: int, sparse: bool, queue: Any) -> None:
     import torch
 
     from colrec.cf.base import Interactions
@@ -34,11 +35,11 @@ def measure(users: int, interactions: int, steps: int, queue: Any) -> None:
     batch = 1024
     sample = Interactions(window.users[: steps * batch], window.items[: steps * batch],
                           window.labels[: steps * batch], window.ts[: steps * batch])  # fmt: skip
-    model = MF(MFConfig(dim=64, epochs=1, batch_size=batch, patience=0), users, items)
+    model = MF(MFConfig(dim=64, epochs=1, batch_size=batch, patience=0, sparse=sparse), users, items)
     start = time.perf_counter()
     model.fit(sample)
     per_step = (time.perf_counter() - start) / steps
-    queue.put({"users": users, "items": items, "interactions": interactions, "seconds_per_step": round(per_step, 4),
+    queue.put({"sparse": sparse, "users": users, "items": items, "interactions": interactions, "seconds_per_step": round(per_step, 4),
                "epoch_s": round(per_step * interactions / batch, 1),
                "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2)})  # fmt: skip
 
@@ -54,12 +55,13 @@ def main() -> None:
     rows = []
     for size in args.sizes:
         users, interactions = (int(x) for x in size.split(":"))
-        queue = context.Queue()
-        process = context.Process(target=measure, args=(users, interactions, args.steps, queue))
-        process.start()
-        rows.append(queue.get())
-        process.join()
-        print(rows[-1], flush=True)
+        for sparse in (False, True):
+            queue = context.Queue()
+            process = context.Process(target=measure, args=(users, interactions, args.steps, sparse, queue))
+            process.start()
+            rows.append(queue.get())
+            process.join()
+            print(rows[-1], flush=True)
     print(f"wrote {write_results('cf_scale', {'model': 'mf', 'dim': 64, 'batch': 1024, 'sizes': rows})}")
 
 

@@ -2,8 +2,8 @@
 
     COLREC_MODEL_DIR=... python -m benchmarks.ray_executor [--pairs 300 --replicas 2]
 
-ML-100K is ingested into a scratch database; `score --method llm` on a seeded sample of its
-temporal test pairs runs first with the local executor (one engine using every core), then, with
+ML-100K is ingested into a scratch database; `score --method llm` on a seeded sample of its random-split
+test pairs runs first with the local executor (one engine using every core), then, with
 the LLM cache emptied, with the ray executor on a local Ray instance (`--replicas` engines of one
 CPU each). Both use the transformers back end and the offline default model (COLREC_LLM_MODEL).
 Reports both times, their ratio, Ray's start-up apart, and whether the predictions agree row for
@@ -41,7 +41,7 @@ def predictions(ctx: JobContext, run_id: int) -> np.ndarray:
 
 def timed_score(ctx: JobContext, pairs: int) -> tuple[dict[str, Any], float]:
     start = time.perf_counter()
-    result = score.run(ctx, "ml100k", "temporal", limit=pairs)
+    result = score.run(ctx, "ml100k", "random", limit=pairs)
     return result, round(time.perf_counter() - start, 2)
 
 
@@ -57,7 +57,7 @@ def main() -> None:
         engine.dispose()
         base = Settings(database_url=url, llm_backend="transformers")
         local = JobContext(base)
-        ingest.run(local, [args.data], dataset="ml100k", fmt="movielens")
+        ingest.run(local, [args.data], dataset="ml100k", fmt="movielens-100k")
         first, local_s = timed_score(local, args.pairs)
         with local.transaction() as session:
             session.execute(text("delete from llm_cache"))

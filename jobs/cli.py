@@ -195,6 +195,9 @@ def train(
         int | None,
         typer.Option(help="Fit on the newest N training interactions (default: COLREC_TRAIN_MAX_INTERACTIONS; all)."),
     ] = None,
+    sparse: Annotated[
+        bool, typer.Option("--sparse", help="MF: optimizer steps touch only a batch's rows (millions of users).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a collaborative model; store the artifact, embeddings (pgvector) and metrics."""
@@ -214,6 +217,7 @@ def train(
         side=side,
         profile_run=profile_run,
         max_interactions=max_interactions,
+        sparse=sparse,
     )
     show(result, as_json, f"{dataset}: {model} on {split}")
 

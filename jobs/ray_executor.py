@@ -123,6 +123,7 @@ def connect(settings: Settings) -> None:
         log.info("ray: %s", f"joining the cluster at {address}" if address else "starting a local instance")
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # its INFO lines dump every operator's stats
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "bars disabled": we show ours
     context = DataContext.get_current()
     context.enable_progress_bars = False  # the job shows its own
     context.print_on_execution_start = False

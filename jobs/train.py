@@ -57,15 +57,18 @@ def run(
     side: str = "none",
     profile_run: int | None = None,
     max_interactions: int | None = None,
+    sparse: bool = False,
 ) -> dict[str, Any]:
     """`side`: RecLM's profile fusion (jobs.side): none, text, profiles or text+profiles.
     `max_interactions` (default: settings.train_max_interactions): fit on the newest that many
     training interactions only, the window one machine's memory and night can take; every user
-    and item still gets embeddings, and evaluation is unchanged."""
+    and item still gets embeddings, and evaluation is unchanged. `sparse` (MF): optimizer steps
+    that touch only a batch's rows (for millions of users)."""
     max_interactions = max_interactions or ctx.settings.train_max_interactions
     window = load_window(ctx, dataset, split, as_of, seed)
     index = window.index
-    model = build(model_name, index.n_users, index.n_items, epochs=epochs, dim=dim, lr=lr, seed=seed)
+    model = build(model_name, index.n_users, index.n_items, epochs=epochs, dim=dim, lr=lr, seed=seed,
+                  sparse=sparse or None)  # fmt: skip
     if isinstance(model, DeepFM):
         model.set_item_tokens(item_tokens(window.item_attributes))
     model.user_ids, model.item_ids = index.users, index.items

@@ -25,6 +25,7 @@ from colrec.cf.base import (
     seed_everything,
 )
 from colrec.cf.side import SidePaths
+from colrec.errors import ColrecError
 from colrec.metrics import auc
 
 
@@ -32,15 +33,18 @@ from colrec.metrics import auc
 class MFConfig(ModelConfig):
     loss: str = "auto"  # bpr | bce | auto
     init_std: float = 0.01
+    # Lazy Adam on only the embedding rows a batch touches: a step then costs O(batch) instead of
+    # O(users + items), which is what lets one machine train millions of users (benchmarks/cf_scale.py).
+    sparse: bool = False
 
 
 class MFModule(nn.Module):
-    def __init__(self, n_users: int, n_items: int, dim: int, init_std: float) -> None:
+    def __init__(self, n_users: int, n_items: int, dim: int, init_std: float, sparse: bool = False) -> None:
         super().__init__()
-        self.user = nn.Embedding(n_users, dim)
-        self.item = nn.Embedding(n_items, dim)
-        self.user_bias = nn.Embedding(n_users, 1)
-        self.item_bias = nn.Embedding(n_items, 1)
+        self.user = nn.Embedding(n_users, dim, sparse=sparse)
+        self.item = nn.Embedding(n_items, dim, sparse=sparse)
+        self.user_bias = nn.Embedding(n_users, 1, sparse=sparse)
+        self.item_bias = nn.Embedding(n_items, 1, sparse=sparse)
         self.bias = nn.Parameter(torch.zeros(1))
         for table in (self.user, self.item):
             nn.init.normal_(table.weight, std=init_std)
@@ -71,7 +75,9 @@ class MF(Recommender):
     def __init__(self, config: MFConfig, n_users: int, n_items: int) -> None:
         super().__init__(config, n_users, n_items)
         seed_everything(config.seed)
-        self.module = MFModule(n_users, n_items, config.dim, config.init_std)
+        if config.sparse and config.weight_decay:
+            raise ColrecError("mf: sparse updates take no weight decay (set one or the other)")
+        self.module = MFModule(n_users, n_items, config.dim, config.init_std, config.sparse)
         self.loss = config.loss
 
     def fit(
@@ -85,7 +91,7 @@ class MF(Recommender):
         seen = SeenIndex(train.users, train.items, self.n_items)
         if self.module.side is not None:
             self.module.side.mark_trained(train.users, train.items)
-        optimizer = torch.optim.Adam(self.module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer = _Optimizers(self.module, cfg)
         stopper, history = EarlyStopping(cfg.patience), []
         for epoch in range(cfg.epochs):
             self.module.train()
@@ -145,3 +151,24 @@ class MF(Recommender):
         self._restore_side(state)
         self.module.load_state_dict(state["module"])
         self.loss = state["loss"]
+
+
+class _Optimizers:
+    """Adam, or with sparse embeddings SparseAdam on them and Adam on the dense rest (bias, side MLP)."""
+
+    def __init__(self, module: MFModule, cfg: MFConfig) -> None:
+        tables = [module.user, module.item, module.user_bias, module.item_bias]
+        if not cfg.sparse:
+            self.steps = [torch.optim.Adam(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)]
+            return
+        sparse = {id(t.weight) for t in tables}
+        dense = [p for p in module.parameters() if id(p) not in sparse]
+        self.steps = [torch.optim.SparseAdam([t.weight for t in tables], lr=cfg.lr), torch.optim.Adam(dense, lr=cfg.lr)]
+
+    def zero_grad(self) -> None:
+        for optimizer in self.steps:
+            optimizer.zero_grad()
+
+    def step(self) -> None:
+        for optimizer in self.steps:
+            optimizer.step()

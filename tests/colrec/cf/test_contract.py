@@ -152,3 +152,19 @@ def test_early_stopping_keeps_the_best_epoch(data: dict[str, Interactions]) -> N
     assert report["epochs_run"] <= 40
     test = data["test"]
     assert auc(test.labels, model.score(test.users, test.items)) == pytest.approx(max(history))
+
+
+@pytest.mark.parametrize("mode", ["implicit", "ctr"])
+def test_mf_with_sparse_updates_learns_the_communities(data: dict[str, Interactions], mode: str) -> None:
+    model = build("mf", N_USERS, N_ITEMS, epochs=EPOCHS["mf"], dim=16, lr=0.02, batch_size=64, sparse=True)
+    model.fit(data[mode])
+    assert model.module.user.weight.grad is None or model.module.user.weight.grad.is_sparse
+    test = data["test"]
+    assert auc(test.labels, model.score(test.users, test.items, test.ts)) > 0.9
+
+
+def test_mf_sparse_updates_refuse_weight_decay() -> None:
+    from colrec.errors import ColrecError
+
+    with pytest.raises(ColrecError, match="no weight decay"):
+        build("mf", N_USERS, N_ITEMS, sparse=True, weight_decay=0.01)
