@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from colrec.errors import ColrecError
 from colrec.llm.catalog import resolve
 from colrec.llm.engine import YES_NO, Engine, GenerationParams, open_engine, sha256
 from colrec_store.config import Settings
@@ -121,7 +122,10 @@ class CachedLLM:
         record.metrics["ray_partitions"] = record.metrics.get("ray_partitions", 0) + partitions
         record.timings["ray"] = round(record.timings.get("ray", 0.0) + time.perf_counter() - start, 3)
         with self.ctx.transaction() as session:
-            return llm_cache.lookup(session, self.model_name, str(self.adapter or ""), params.key(), sorted(unseen))
+            done = llm_cache.lookup(session, self.model_name, str(self.adapter or ""), params.key(), sorted(unseen))
+        if len(done) < len(unseen):  # Ray said done: every partition committed, or this is a bug
+            raise ColrecError(f"ray executor: run {record.id}: {len(unseen) - len(done)} outputs not in the cache")
+        return done
 
     def close(self) -> None:
         if self._engine is not None:
