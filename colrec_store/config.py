@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         description="Where profile, rationale, retrieve and score run their LLM prompts: local (the engine "
         "in this process) or ray (engine replicas on the Ray cluster at RAY_ADDRESS; a local one when unset).",
     )
+    ray_address: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("COLREC_RAY_ADDRESS", "RAY_ADDRESS"),
+        description="The Ray cluster of the ray executor (host:port or ray://...). Unset: a local instance.",
+    )
     ray_replicas: int = Field(default=2, ge=1, description="Engine replicas (Ray actors) of the ray executor.")
     ray_partition_size: int = Field(
         default=512, ge=1, description="Prompts per partition: the unit a replica reads, runs and commits."

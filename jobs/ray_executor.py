@@ -1,5 +1,5 @@
-"""The ray executor: a job's unseen prompts run on engine replicas of a Ray cluster (RAY_ADDRESS; a
-local instance when unset), through Ray Data.
+"""The ray executor: a job's unseen prompts run on engine replicas of a Ray cluster
+(settings.ray_address, from RAY_ADDRESS; a local instance when unset), through Ray Data.
 
 The driver enqueues the prompts in the store (`llm_requests`, `ray_partition_size` to a
 partition). Ray Data maps partition numbers over an actor pool of `ray_replicas` engines, one
@@ -16,7 +16,6 @@ fails, and its rerun sends only the partitions that never committed.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,12 +113,12 @@ def _pipeline(s: Settings, task: LLMTask, partitions: int) -> Any:
 
 
 def connect(settings: Settings) -> None:
-    """Join the cluster at RAY_ADDRESS, or start a local instance (once per process)."""
+    """Join the cluster at settings.ray_address (RAY_ADDRESS), or start a local instance (once per process)."""
     import ray
     from ray.data import DataContext
 
     if not ray.is_initialized():
-        address = os.environ.get("RAY_ADDRESS") or None
+        address = settings.ray_address
         log.info("ray: %s", f"joining the cluster at {address}" if address else "starting a local instance")
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # its INFO lines dump every operator's stats
