@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy.orm import Session
 
 from colrec.errors import ColrecError
 from colrec.llm.catalog import resolve
@@ -39,12 +42,38 @@ def open_llm(settings: Settings, path: Path, name: str, adapter: Path | None) ->
     return open_engine(settings.llm_backend, path, name, **options)
 
 
-def answer(engine: Engine, kind: str, prompts: list[str], params: GenerationParams,
-           adapter: Path | None) -> list[Output]:  # fmt: skip
-    """The cache rows of a batch of prompts: {"p_yes": P(Yes)} or {"text": completion}."""
-    if kind == YES_NO_TASK:
-        return [{"p_yes": float(p)} for p in engine.score_yes_no(prompts, adapter)]
-    return [{"text": t} for t in engine.generate(prompts, params, adapter)]
+@dataclass(frozen=True)
+class LLMTask:
+    """One kind of LLM work of a run: what to ask which model, and the cache entries it fills. The
+    same object drives the local executor and is shipped once to each Ray replica."""
+
+    settings: Settings
+    run_id: int
+    kind: str  # YES_NO_TASK or GENERATE_TASK
+    params: GenerationParams
+    model_name: str
+    path: Path
+    adapter: Path | None
+
+    @cached_property
+    def cache_key(self) -> tuple[str, str, str]:
+        """(model, adapter, params hash): where this task's outputs live in llm_cache."""
+        return self.model_name, str(self.adapter or ""), self.params.key()
+
+    def open_engine(self) -> Engine:
+        return open_llm(self.settings, self.path, self.model_name, self.adapter)
+
+    def answer(self, engine: Engine, prompts: list[str]) -> list[Output]:
+        """The cache rows of a batch of prompts: {"p_yes": P(Yes)} or {"text": completion}."""
+        if self.kind == YES_NO_TASK:
+            return [{"p_yes": float(p)} for p in engine.score_yes_no(prompts, self.adapter)]
+        return [{"text": t} for t in engine.generate(prompts, self.params, self.adapter)]
+
+    def lookup(self, session: Session, prompt_hashes: list[str]) -> dict[str, Output]:
+        return llm_cache.lookup(session, *self.cache_key, prompt_hashes)
+
+    def store(self, session: Session, outputs: dict[str, Output]) -> None:
+        llm_cache.store(session, *self.cache_key, outputs)
 
 
 class CachedLLM:
@@ -73,56 +102,55 @@ class CachedLLM:
         return self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def score_yes_no(self, prompts: list[str], record: RunRecord) -> np.ndarray:
-        outputs = self._cached(prompts, YES_NO_TASK, YES_NO, record)
+        outputs = self._cached(prompts, self._task(YES_NO_TASK, YES_NO, record), record)
         return np.array([o["p_yes"] for o in outputs])
 
     def generate(self, prompts: list[str], params: GenerationParams, record: RunRecord) -> list[str]:
-        return [o["text"] for o in self._cached(prompts, GENERATE_TASK, params, record)]
+        return [o["text"] for o in self._cached(prompts, self._task(GENERATE_TASK, params, record), record)]
 
-    def _cached(self, prompts: list[str], kind: str, params: GenerationParams, record: RunRecord) -> list[Output]:
+    def _task(self, kind: str, params: GenerationParams, record: RunRecord) -> LLMTask:
+        return LLMTask(settings=self.ctx.settings, run_id=record.id, kind=kind, params=params,
+                       model_name=self.model_name, path=self.path, adapter=self.adapter)  # fmt: skip
+
+    def _cached(self, prompts: list[str], task: LLMTask, record: RunRecord) -> list[Output]:
         hashes = [sha256(p) for p in prompts]
-        adapter, key = str(self.adapter or ""), params.key()
         with self.ctx.transaction() as session:
-            known = llm_cache.lookup(session, self.model_name, adapter, key, sorted(set(hashes)))
+            known = task.lookup(session, sorted(set(hashes)))
         unseen = {h: p for h, p in zip(hashes, prompts, strict=True) if h not in known}
         record.metrics["cache_hits"] = record.metrics.get("cache_hits", 0) + len(prompts) - len(unseen)
         record.metrics["llm_calls"] = record.metrics.get("llm_calls", 0) + len(unseen)
         log.info("%d prompts: %d cached, %d to run on %s (%s executor)", len(prompts), len(prompts) - len(unseen),
                  len(unseen), self.model_name, self.executor)  # fmt: skip
         if unseen and self.executor == "ray":
-            known.update(self._on_ray(unseen, kind, params, record))
+            known.update(self._on_ray(unseen, task, record))
         elif unseen:
-            known.update(self._in_process(unseen, kind, params))
+            known.update(self._in_process(unseen, task))
         return [known[h] for h in hashes]
 
-    def _in_process(self, unseen: dict[str, str], kind: str, params: GenerationParams) -> dict[str, Output]:
+    def _in_process(self, unseen: dict[str, str], task: LLMTask) -> dict[str, Output]:
         items, done = list(unseen.items()), {}
         with progress() as bar:
-            task = bar.add_task(f"LLM {self.model_name}", total=len(items))
+            shown = bar.add_task(f"LLM {self.model_name}", total=len(items))
             for start in range(0, len(items), CHUNK):
                 chunk = items[start : start + CHUNK]
-                results = answer(self.engine, kind, [p for _, p in chunk], params, self.adapter)
-                fresh = {h: out for (h, _), out in zip(chunk, results, strict=True)}
+                fresh = dict(zip((h for h, _ in chunk), task.answer(self.engine, [p for _, p in chunk]), strict=True))
                 with self.ctx.transaction() as session:
-                    llm_cache.store(session, self.model_name, str(self.adapter or ""), params.key(), fresh)
+                    task.store(session, fresh)
                 done.update(fresh)
-                bar.advance(task, len(chunk))
+                bar.advance(shown, len(chunk))
         return done
 
-    def _on_ray(self, unseen: dict[str, str], kind: str, params: GenerationParams,
-                record: RunRecord) -> dict[str, Output]:  # fmt: skip
+    def _on_ray(self, unseen: dict[str, str], task: LLMTask, record: RunRecord) -> dict[str, Output]:
         """Replicas commit straight to the cache; what they wrote is read back from it."""
-        from jobs.ray_executor import LLMTask, run_partitions
+        from jobs.ray_executor import run_partitions
 
-        task = LLMTask(settings=self.ctx.settings, url=self.ctx.url, run_id=record.id, kind=kind, params=params,
-                       model_name=self.model_name, path=self.path, adapter=self.adapter)  # fmt: skip
         start = time.perf_counter()
         partitions = run_partitions(self.ctx, task, list(unseen.items()))
         # A job may send several batches (profiles: users, then items): the run keeps their sums.
         record.metrics["ray_partitions"] = record.metrics.get("ray_partitions", 0) + partitions
         record.timings["ray"] = round(record.timings.get("ray", 0.0) + time.perf_counter() - start, 3)
         with self.ctx.transaction() as session:
-            done = llm_cache.lookup(session, self.model_name, str(self.adapter or ""), params.key(), sorted(unseen))
+            done = task.lookup(session, sorted(unseen))
         if len(done) < len(unseen):  # Ray said done: every partition committed, or this is a bug
             raise ColrecError(f"ray executor: run {record.id}: {len(unseen) - len(done)} outputs not in the cache")
         return done

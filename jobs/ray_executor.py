@@ -16,59 +16,41 @@ fails, and its rerun sends only the partitions that never committed.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from colrec.errors import ColrecError
-from colrec.llm.engine import GenerationParams
 from colrec_store import db
 from colrec_store.config import Settings
-from colrec_store.repositories import llm_cache, llm_requests
+from colrec_store.repositories import llm_requests
 from jobs.console import progress
 from jobs.context import JobContext, one_line
-from jobs.llm_work import answer, open_llm
+from jobs.llm_work import LLMTask
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LLMTask:
-    """Everything a replica needs, shipped to it once (settings and paths, never the prompts)."""
-
-    settings: Settings
-    url: str
-    run_id: int
-    kind: str
-    params: GenerationParams
-    model_name: str
-    path: Path
-    adapter: Path | None
 
 
 class PartitionWorker:
     """One engine replica: for each partition number, read, run, commit."""
 
-    def __init__(self, task: LLMTask) -> None:
+    def __init__(self, task: LLMTask, url: str) -> None:
         self.task = task
-        self.engine = open_llm(task.settings, task.path, task.model_name, task.adapter)
-        self.store = db.make_engine(task.url)
+        self.engine = task.open_engine()
+        self.store = db.make_engine(url)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         done = [self._partition(int(p)) for p in batch["partition"]]
         return {"partition": batch["partition"], "prompts": np.array(done, dtype=np.int64)}
 
     def _partition(self, partition: int) -> int:
-        t = self.task
+        task = self.task
         with db.transaction(self.store) as session:
-            waiting = llm_requests.read_partition(session, t.run_id, partition)
-        outputs = answer(self.engine, t.kind, [p for _, p in waiting], t.params, t.adapter) if waiting else []
+            waiting = llm_requests.read_partition(session, task.run_id, partition)
+        outputs = task.answer(self.engine, [p for _, p in waiting]) if waiting else []
         with db.transaction(self.store) as session:
-            fresh = {h: out for (h, _), out in zip(waiting, outputs, strict=True)}
-            llm_cache.store(session, t.model_name, str(t.adapter or ""), t.params.key(), fresh)
-            llm_requests.remove_partition(session, t.run_id, partition)
+            task.store(session, dict(zip((h for h, _ in waiting), outputs, strict=True)))
+            llm_requests.remove_partition(session, task.run_id, partition)
         return len(waiting)
 
 
@@ -79,7 +61,7 @@ def run_partitions(ctx: JobContext, task: LLMTask, prompts: list[tuple[str, str]
     with ctx.transaction() as session:
         partitions = llm_requests.enqueue(session, task.run_id, prompts, s.ray_partition_size)
     try:
-        dataset = _pipeline(s, task, partitions)
+        dataset = _pipeline(s, task, ctx.url, partitions)
         with progress() as bar:
             shown = bar.add_task(f"LLM {task.model_name} on Ray ({partitions} partitions)", total=len(prompts))
             for batch in dataset.iter_batches(batch_size=None):
@@ -94,7 +76,7 @@ def run_partitions(ctx: JobContext, task: LLMTask, prompts: list[tuple[str, str]
     return partitions
 
 
-def _pipeline(s: Settings, task: LLMTask, partitions: int) -> Any:
+def _pipeline(s: Settings, task: LLMTask, url: str, partitions: int) -> Any:
     import ray
     from ray.data import ActorPoolStrategy
 
@@ -102,7 +84,7 @@ def _pipeline(s: Settings, task: LLMTask, partitions: int) -> Any:
     items = [{"partition": p} for p in range(partitions)]
     return ray.data.from_items(items, override_num_blocks=partitions).map_batches(
         PartitionWorker,
-        fn_constructor_args=(task,),
+        fn_constructor_args=(task, url),
         batch_size=1,
         compute=ActorPoolStrategy(size=min(s.ray_replicas, partitions)),
         num_cpus=s.ray_cpus_per_replica,
