@@ -3,6 +3,13 @@
 -- status change on `runs`; pruning one is a DROP TABLE of its partitions instead of a DELETE of
 -- its rows, and a query of one run reads that run's partition only. Applied by migration 0007.
 
+-- colrec_run_partition_name(table, dataset, run): the one place that names a run's partition.
+create or replace function colrec_run_partition_name(p_table text, p_dataset integer, p_run bigint)
+returns text
+language sql
+immutable
+as $$ select format('%s_d%s_r%s', p_table, p_dataset, p_run) $$;
+
 -- colrec_run_partition(table, dataset, run): the partition of one run's rows, created on first
 -- need. Creating a partition locks its parent (the dataset's partition) exclusively, so callers
 -- do it in a short transaction of its own before the long write (colrec_store.repositories.partitions).
@@ -12,7 +19,7 @@ language plpgsql
 as $$
 declare
     by_dataset text := format('%s_d%s', p_table, p_dataset);
-    by_run text := format('%s_d%s_r%s', p_table, p_dataset, p_run);
+    by_run text := colrec_run_partition_name(p_table, p_dataset, p_run);
 begin
     if p_table not in ('predictions', 'recommendations', 'embeddings') then
         raise exception 'colrec_run_partition: % is not a partitioned output table', p_table;
@@ -38,11 +45,13 @@ language plpgsql
 as $$
 declare
     output text;
+    part_name text;
     dropped integer := 0;
 begin
     foreach output in array array['predictions', 'recommendations', 'embeddings'] loop
-        if to_regclass(format('%s_d%s_r%s', output, p_dataset, p_run)) is not null then
-            execute format('drop table %I', format('%s_d%s_r%s', output, p_dataset, p_run));
+        part_name := colrec_run_partition_name(output, p_dataset, p_run);
+        if to_regclass(part_name) is not null then
+            execute format('drop table %I', part_name);
             dropped := dropped + 1;
         end if;
     end loop;

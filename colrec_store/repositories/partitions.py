@@ -22,8 +22,8 @@ LOCK_TIMEOUT = "60s"
 
 def ensure_run_partition(session: Session, table: str, dataset_id: int, run_id: int) -> None:
     """Make sure `table` has the partition of this run's rows."""
-    name = f"{table}_d{int(dataset_id)}_r{int(run_id)}"
-    if session.execute(text("select to_regclass(:n) is not null"), {"n": name}).scalar_one():
+    exists = text("select to_regclass(colrec_run_partition_name(:t, :d, :r)) is not null")
+    if session.execute(exists, {"t": table, "d": dataset_id, "r": run_id}).scalar_one():
         return
     bind = session.get_bind()
     if isinstance(bind, Connection) or _holds_conflicting_lock(session, table):

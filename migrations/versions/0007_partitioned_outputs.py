@@ -115,3 +115,4 @@ def downgrade() -> None:
     _move(_plain, partitioned=False)
     op.execute("drop function if exists colrec_run_partition(text, integer, bigint)")
     op.execute("drop function if exists colrec_drop_run_partitions(integer, bigint)")
+    op.execute("drop function if exists colrec_run_partition_name(text, integer, bigint)")
