@@ -20,8 +20,9 @@ __all__ = ["fresh_database", "scratch_server", "write_results"]
 
 
 @contextmanager
-def scratch_server() -> Iterator[str]:
-    """An admin URL: DATABASE_URL's server if set, else a throwaway embedded one."""
+def scratch_server(keep: Path | None = None) -> Iterator[str]:
+    """An admin URL: DATABASE_URL's server if set, else a throwaway embedded one, or, with `keep`,
+    an embedded one whose data stays under that folder for the next run."""
     configured = Settings().database_url
     if configured:
         yield configured
@@ -30,18 +31,24 @@ def scratch_server() -> Iterator[str]:
         warnings.simplefilter("ignore")
         import pgserver
     with tempfile.TemporaryDirectory() as tmp:
-        server = pgserver.get_server(Path(tmp) / "pg", cleanup_mode="delete")
+        folder, mode = (keep, "stop") if keep else (Path(tmp), "delete")
+        server = pgserver.get_server(folder / "pg", cleanup_mode=mode)
         try:
             yield server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
         finally:
             server.cleanup()
 
 
-def fresh_database(admin_url: str, name: str) -> Engine:
+def fresh_database(admin_url: str, name: str, *, reuse: bool = False) -> Engine:
+    """A migrated database `name`; dropped and made anew unless `reuse` (then kept if it exists,
+    so its LLM cache spares a rerun the generation)."""
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f"drop database if exists {name} with (force)"))
-        conn.execute(text(f"create database {name}"))
+        exists = conn.execute(text("select 1 from pg_database where datname = :n"), {"n": name}).first()
+        if exists and not reuse:
+            conn.execute(text(f"drop database {name} with (force)"))
+        if not exists or not reuse:
+            conn.execute(text(f"create database {name}"))
     admin.dispose()
     engine = create_engine(make_url(admin_url).set(database=name))
     migrate.upgrade(engine)

@@ -2,6 +2,7 @@
 
     python -m benchmarks.profile_fusion --dataset ml100k [--profiles 200] [--models mf,lightgcn]
     python -m benchmarks.profile_fusion --dataset gift --profiles 0
+    python -m benchmarks.profile_fusion --dataset ml100k --profiles 2000 --keep /tmp/fusion-store
 
 For each split (random = full-shot; zero-shot = 20% of items held out of training entirely, ranked
 among themselves) and each model: Recall@20/NDCG@20 over all (held-out) items and the median
@@ -43,13 +44,15 @@ def main() -> None:
     parser.add_argument("--splits", default="random,zero-shot")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--backend", default=None, help="LLM back end of the profile job (default: settings).")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="Keep the store under this folder; a rerun reuses it and its LLM cache.")  # fmt: skip
     args = parser.parse_args()
     data, fmt = DATASETS[args.dataset]
     sides = ["none", "text"] + (["profiles", "text+profiles"] if args.profiles else [])
     rows: list[dict[str, Any]] = []
     profiled: dict[str, Any] = {}
-    with scratch_server() as admin, tempfile.TemporaryDirectory() as tmp:
-        engine = fresh_database(admin, f"bench_fusion_{args.dataset}")
+    with scratch_server(args.keep) as admin, tempfile.TemporaryDirectory() as tmp:
+        engine = fresh_database(admin, f"bench_fusion_{args.dataset}", reuse=args.keep is not None)
         url = engine.url.render_as_string(hide_password=False)
         engine.dispose()
         update = {"database_url": url, "data_dir": Path(tmp), "model_dir": Settings().models_path}

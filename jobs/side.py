@@ -11,12 +11,11 @@ Entities with no vector get a row of zeros: the model then uses their ID embeddi
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 
-from colrec.cf.data import previous_rows
+from colrec.cf.data import categorical_attributes, previous_rows
 from colrec.cf.side import SideFeatures
 from colrec.errors import ColrecError
 from colrec.llm.catalog import encoder_path
@@ -61,12 +60,7 @@ def item_text_vectors(ctx: JobContext, window: Window) -> np.ndarray:
 
 def item_text(title: str, attributes: str | None, description: str) -> str:
     """What the encoder reads for an item: title, categorical attributes, start of the description."""
-    parts = [title or "untitled"]
-    found = json.loads(attributes) if attributes else {}
-    for key in ("genres", "categories", "category", "brand"):
-        value = found.get(key) if isinstance(found, dict) else None
-        if value:
-            parts.append(", ".join(map(str, value)) if isinstance(value, list) else str(value))
+    parts = [title or "untitled"] + [", ".join(values) for _, values in categorical_attributes(attributes)]
     if description:
         parts.append(description[:DESCRIPTION_CHARS])
     return ". ".join(parts)

@@ -63,18 +63,27 @@ def _positions(sorted_ids: np.ndarray, ids: np.ndarray, what: str) -> np.ndarray
 ATTRIBUTE_KEYS = ("genres", "category", "categories", "main_cat", "main_category", "brand", "store")
 
 
+def categorical_attributes(attributes: str | None) -> list[tuple[str, list[str]]]:
+    """(key, values) of an item's attributes JSON for the keys in ATTRIBUTE_KEYS, in that order."""
+    found = json.loads(attributes) if attributes else {}
+    if not isinstance(found, dict):
+        return []
+    out = []
+    for key in ATTRIBUTE_KEYS:
+        value = found.get(key)
+        values = [str(v) for v in value if v] if isinstance(value, list) else [str(value)] if value else []
+        if values:
+            out.append((key, values))
+    return out
+
+
 def item_tokens(attributes: list[str | None], max_tokens: int = 8) -> np.ndarray:
     """[n_items, max_tokens] token ids (1-based, 0 = pad) from the items' categorical attributes
     (genres, categories, brand, ...), for CTR models such as DeepFM."""
     vocab: dict[str, int] = {}
     rows = np.zeros((len(attributes), max_tokens), dtype=np.int64)
     for row, text in enumerate(attributes):
-        values = json.loads(text) if text else {}
-        tokens: list[str] = []
-        for key in ATTRIBUTE_KEYS:
-            value = values.get(key)
-            for v in value if isinstance(value, list) else [value] if value else []:
-                tokens.append(f"{key}={v}")
+        tokens = [f"{key}={v}" for key, values in categorical_attributes(text) for v in values]
         for col, token in enumerate(dict.fromkeys(tokens).keys()):
             if col == max_tokens:
                 break

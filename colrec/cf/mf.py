@@ -65,6 +65,14 @@ class MFModule(nn.Module):
         dot = (self.user_vectors(users) * self.item_vectors(items)).sum(-1)
         return dot + self.user_bias(users).squeeze(-1) + self.item_bias(items).squeeze(-1) + self.bias
 
+    def bpr_margin(self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+        """score(u, pos) - score(u, neg) with one pass of each side path over the batch: the user
+        vector is shared by both terms, and positives and negatives go through the item path together."""
+        both = self.item_vectors(torch.cat([positives, negatives]))
+        item_bias = self.item_bias(torch.cat([positives, negatives])).squeeze(-1)
+        n = len(users)
+        return (self.user_vectors(users) * (both[:n] - both[n:])).sum(-1) + item_bias[:n] - item_bias[n:]
+
 
 class MF(Recommender):
     name = "mf"
@@ -101,8 +109,7 @@ class MF(Recommender):
                 items = torch.from_numpy(data.items[idx.numpy()])
                 if self.loss == "bpr":
                     negatives = torch.from_numpy(seen.sample_negatives(users.numpy(), rng))
-                    diff = self.module(users, items) - self.module(users, negatives)
-                    loss = -nn.functional.logsigmoid(diff).mean()
+                    loss = -nn.functional.logsigmoid(self.module.bpr_margin(users, items, negatives)).mean()
                 else:
                     labels = torch.from_numpy(data.labels[idx.numpy()])
                     loss = nn.functional.binary_cross_entropy_with_logits(self.module(users, items), labels)

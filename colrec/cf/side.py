@@ -51,17 +51,20 @@ class SidePath(nn.Module):
         self.has_id.copy_(torch.from_numpy(seen).unsqueeze(1))
 
     def forward(self, ids: torch.Tensor, id_vectors: torch.Tensor) -> torch.Tensor:
-        return self._fuse(id_vectors, self.features[ids], self.has_id[ids], self.has_side[ids])
+        # A batch names popular entities many times over; the MLP runs once per distinct one.
+        distinct, rows = torch.unique(ids, return_inverse=True)
+        mapped = self.mlp(self.features[distinct])[rows]
+        return self._fuse(id_vectors, mapped, self.has_id[ids], self.has_side[ids])
 
     def fuse_all(self, table: torch.Tensor) -> torch.Tensor:
-        return self._fuse(table, self.features, self.has_id, self.has_side)
+        return self._fuse(table, self.mlp(self.features), self.has_id, self.has_side)
 
-    def _fuse(self, id_vectors: torch.Tensor, features: torch.Tensor, has_id: torch.Tensor,
+    def _fuse(self, id_vectors: torch.Tensor, mapped: torch.Tensor, has_id: torch.Tensor,
               has_side: torch.Tensor) -> torch.Tensor:  # fmt: skip
         keep = has_id
         if self.training and self.id_dropout > 0:  # only entities with a side vector can lose their ID part
             keep = has_id - (torch.rand_like(has_id) < self.id_dropout).float() * has_id * has_side
-        return id_vectors * keep + self.mlp(features) * has_side
+        return id_vectors * keep + mapped * has_side
 
 
 class SidePaths(nn.Module):

@@ -56,6 +56,21 @@ def test_side_path_shapes_and_masks() -> None:
     assert torch.equal(out[3], torch.ones(4))  # trained, no side vector: its ID embedding alone
 
 
+def test_repeated_ids_map_like_distinct_ones_and_the_bpr_margin_is_the_score_difference() -> None:
+    rng = np.random.default_rng(1)
+    path = SidePath(rng.normal(size=(6, 8)).astype(np.float32), dim=4, hidden=6).eval()
+    ids = torch.tensor([5, 1, 5, 5, 0, 1])
+    assert torch.allclose(path(ids, torch.zeros(6, 4)), path.fuse_all(torch.zeros(6, 4))[ids], atol=1e-6)
+    model = build("mf", N_USERS, N_ITEMS, dim=8, side_hidden=6)
+    model.set_side_features(SideFeatures(items=side_vectors(), users=rng.normal(size=(N_USERS, 8)).astype(np.float32)))
+    module = model.module.eval()  # type: ignore[attr-defined]
+    users, positives, negatives = (torch.from_numpy(rng.integers(0, n, 50)) for n in (N_USERS, N_ITEMS, N_ITEMS))
+    with torch.no_grad():
+        margin = module.bpr_margin(users, positives, negatives)
+        expected = module(users, positives) - module(users, negatives)
+    assert torch.allclose(margin, expected, atol=1e-5) and margin.abs().max() > 0
+
+
 @pytest.mark.parametrize("name", ["mf", "lightgcn"])
 def test_a_zero_shot_item_is_scored_from_its_side_vector_alone(name: str, data: dict) -> None:  # noqa: F811
     train, test = zero_shot(data["implicit"])
