@@ -41,6 +41,10 @@ SourceOpt = Annotated[
     list[Path] | None, typer.Option("--source", help="Files to ingest before the other steps (repeatable).")
 ]
 SourceFormatOpt = Annotated[str | None, typer.Option("--format", "-f", help="Format of --source files.")]
+PlanSideOpt = Annotated[
+    str, typer.Option("--side", help="train step: none, or text (item text fused into mf/lightgcn, RecLM).")
+]
+PlanSparseOpt = Annotated[bool, typer.Option("--sparse", help="train step (mf): updates touch only a batch's rows.")]
 
 
 def _plan(options: dict[str, Any]) -> object:
@@ -61,6 +65,8 @@ def _plan(options: dict[str, Any]) -> object:
         source_format=options.get("source_format"),
         profile_limit=options["profile_limit"],
         score_limit=options["score_limit"],
+        side=options["side"],
+        sparse=options["sparse"],
     )
 
 
@@ -77,6 +83,8 @@ def refresh(
     rerank_users: RerankUsersOpt = None,
     profile_limit: ProfileLimitOpt = None,
     score_limit: ScoreLimitOpt = None,
+    side: PlanSideOpt = "none",
+    sparse: PlanSparseOpt = False,
     model: Annotated[str | None, typer.Option(help="LLM of the LLM steps (default: COLREC_LLM_MODEL).")] = None,
     source: SourceOpt = None,
     source_format: SourceFormatOpt = None,
@@ -108,6 +116,8 @@ def backfill(
     rerank_users: RerankUsersOpt = None,
     profile_limit: ProfileLimitOpt = None,
     score_limit: ScoreLimitOpt = None,
+    side: PlanSideOpt = "none",
+    sparse: PlanSparseOpt = False,
     model: Annotated[str | None, typer.Option(help="LLM of the LLM steps.")] = None,
     executor: ExecutorOpt = None,
     as_json: JsonOpt = False,
@@ -138,6 +148,8 @@ def schedule(
     rerank_users: RerankUsersOpt = None,
     profile_limit: ProfileLimitOpt = None,
     score_limit: ScoreLimitOpt = None,
+    side: PlanSideOpt = "none",
+    sparse: PlanSparseOpt = False,
     model: Annotated[str | None, typer.Option(help="LLM of the LLM steps.")] = None,
 ) -> None:
     """Run refresh for each dataset on a cron expression until SIGTERM (job store in Postgres)."""

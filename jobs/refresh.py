@@ -60,6 +60,11 @@ class RefreshPlan:
     score_limit: int | None = None  # a seeded sample of this many test pairs gets LLM scores
     source: tuple[str, ...] = ()  # files to ingest first (the ingest step is skipped without them)
     source_format: str | None = None
+    # RecLM's fusion of item text into the CF models (train --side text). LLM profiles are not
+    # offered here: fusing them needs a profile run of the split's training part made before
+    # training, where the nightly profile step reads every interaction and runs after it.
+    side: str = "none"
+    sparse: bool = False  # MF: optimizer steps touch only a batch's rows (train --sparse)
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.steps if s not in STEPS]
@@ -71,11 +76,35 @@ class RefreshPlan:
             raise ColrecError("--full-every must be 1 or more and --warm-epochs 0 (off) or more")
         if self.source and not self.source_format:
             raise ColrecError("--source needs --format")
+        _check_model_options(self.methods, self.side, self.sparse)
         object.__setattr__(self, "steps", tuple(s for s in STEPS if s in self.steps))  # the one valid order
 
     def key(self) -> str:
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
+        fields = dataclasses.asdict(self)
+        for name, default in LATER_FIELDS.items():
+            if fields[name] == default:
+                del fields[name]
+        blob = json.dumps(fields, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# Plan fields added after plans were first published, left out of the key at their default: a
+# date published before they existed keeps its key, so reruns and warm starts still find it.
+LATER_FIELDS: dict[str, object] = {"side": "none", "sparse": False}
+
+
+def _check_model_options(methods: tuple[str, ...], side: str, sparse: bool) -> None:
+    from colrec.cf.registry import model_class
+
+    if side not in ("none", "text"):
+        raise ColrecError(f"refresh --side takes none or text, not {side!r} (fuse LLM profiles with "
+                          "`profile --split S` and then `train --side profiles`)")  # fmt: skip
+    for method in methods:
+        klass = model_class(method)
+        if side != "none" and not klass.takes_side_features:
+            raise ColrecError(f"--side {side}: {method} models take no side features (mf and lightgcn do)")
+        if sparse and "sparse" not in klass.config_class.__dataclass_fields__:
+            raise ColrecError(f"--sparse: {method} models have no sparse updates (mf has)")
 
 
 @dataclass
@@ -174,7 +203,7 @@ def _train(ctx: JobContext, state: _State) -> None:
         warm = _warm_source(ctx, state, method)
         epochs = p.warm_epochs if warm else p.epochs
         result = train.run(ctx, state.dataset, method, p.split, as_of=state.as_of, seed=p.seed, epochs=epochs,
-                           warm=warm)  # fmt: skip
+                           warm=warm, side=p.side, sparse=p.sparse)  # fmt: skip
         state.trained[method] = result["run_id"]
         warm_from[method] = warm.from_run if warm else None
     state.outputs["warm_start_from"] = warm_from

@@ -76,6 +76,41 @@ def test_nightly_training_warm_starts_from_the_previous_refresh_until_the_chain_
     assert [t["metrics"]["epochs_run"] for t in trained] == [2, 1, 2]  # the third night: from scratch again
 
 
+def test_nightly_training_can_fuse_item_text_and_warm_starts_with_it(
+    toy: JobContext, settings: Settings, tiny_encoder: Path
+) -> None:
+    ctx = JobContext(settings.model_copy(update={"text_encoder": str(tiny_encoder)}))
+    plan = dataclasses.replace(CF_ONLY, side="text", sparse=True, warm_epochs=1)
+    nights = [refresh.run(ctx, "toy", plan, day) for day in (DAY1, DAY2)]
+    trained = [
+        rows(ctx, "select id, params from runs where parent_run_id = :p and job = 'train'", p=night["run_id"])[0]
+        for night in nights
+    ]
+    assert [t["params"]["side"] for t in trained] == ["text", "text"]
+    assert all(t["params"]["config"]["sparse"] for t in trained)
+    assert nights[1]["warm_start_from"] == {"mf": trained[0]["id"]}  # side path and all
+    spaces = rows(ctx, "select distinct space from embeddings where run_id = :r", r=trained[1]["id"])
+    assert {r["space"] for r in spaces} >= {"text_item"}
+    assert len(latest(ctx)) > 0
+
+
+def test_plans_published_before_side_and_sparse_existed_keep_their_keys() -> None:
+    assert refresh.RefreshPlan().key() == "de2b7def84a073cf"
+    plan = refresh.RefreshPlan(methods=("mf", "lightgcn"), steps=("split", "train"), epochs=2)
+    assert plan.key() == "c3e6dce15c8f6e10"
+    assert dataclasses.replace(plan, side="text").key() != plan.key()
+    assert (
+        dataclasses.replace(plan, methods=("mf",), sparse=True).key()
+        != dataclasses.replace(plan, methods=("mf",)).key()
+    )
+    with pytest.raises(ColrecError, match="none or text"):
+        refresh.RefreshPlan(side="profiles")
+    with pytest.raises(ColrecError, match="sasrec models take no side features"):
+        refresh.RefreshPlan(methods=("sasrec",), side="text")
+    with pytest.raises(ColrecError, match="lightgcn models have no sparse updates"):
+        refresh.RefreshPlan(methods=("lightgcn",), sparse=True)
+
+
 def test_a_failing_step_leaves_the_published_run_untouched(toy: JobContext) -> None:
     refresh.run(toy, "toy", CF_ONLY, DAY1)
     before = latest(toy)
