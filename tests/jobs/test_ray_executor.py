@@ -88,7 +88,7 @@ def hold_one_prompt(url: str, model: str, killed: list[int]) -> None:
     """Hold an uncommitted cache row of the last queued prompt: the replica that commits its
     partition waits on that row, mid-job. Then kill every replica (SIGKILL), and let go."""
     engine = create_engine(url)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 400  # Ray's actors can be slow to start on a busy machine
     with engine.connect() as conn:
         held = None
         while held is None and time.monotonic() < deadline:
