@@ -68,8 +68,8 @@ class MFModule(nn.Module):
     def bpr_margin(self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
         """score(u, pos) - score(u, neg) with one pass of each side path over the batch: the user
         vector is shared by both terms, and positives and negatives go through the item path together."""
-        both = self.item_vectors(torch.cat([positives, negatives]))
-        item_bias = self.item_bias(torch.cat([positives, negatives])).squeeze(-1)
+        items = torch.cat([positives, negatives])
+        both, item_bias = self.item_vectors(items), self.item_bias(items).squeeze(-1)
         n = len(users)
         return (self.user_vectors(users) * (both[:n] - both[n:])).sum(-1) + item_bias[:n] - item_bias[n:]
 
