@@ -81,16 +81,16 @@ class RefreshPlan:
 
     def key(self) -> str:
         fields = dataclasses.asdict(self)
-        for name, default in LATER_FIELDS.items():
-            if fields[name] == default:
-                del fields[name]
+        for later in (f for f in dataclasses.fields(self) if f.name in LATER_FIELDS):
+            if fields[later.name] == later.default:
+                del fields[later.name]
         blob = json.dumps(fields, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 # Plan fields added after plans were first published, left out of the key at their default: a
 # date published before they existed keeps its key, so reruns and warm starts still find it.
-LATER_FIELDS: dict[str, object] = {"side": "none", "sparse": False}
+LATER_FIELDS = ("side", "sparse")
 
 
 def _check_model_options(methods: tuple[str, ...], side: str, sparse: bool) -> None:
