@@ -12,7 +12,8 @@ seconds per epoch of
 - `profiles` and `text+profiles`: LLM profile embeddings fused (RecLM's Augment), when --profiles
   is above 0: the profile job (the configured LLM, SmolLM2 offline) profiles at most that many
   users and that many items, from the split's training part only.
-Writes benchmarks/results/profile_fusion-<dataset>[-profiles].json.
+Writes benchmarks/results/profile_fusion-<dataset>[-profiles][-<split>].json; the split is named only
+when one alone was run, so a one-split run does not overwrite a run of both.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ DATASETS = {
     "ml100k": (Path("../shared/data/ml-100k"), "movielens-100k"),
     "gift": (Path("../shared/data/amazon-Gift_Cards"), "amazon-2018"),
 }
+SPLITS = "random,zero-shot"
 KEYS = ("recall@20", "ndcg@20", "seconds_per_epoch", "epochs_run", "ranked_users")
 
 
@@ -41,7 +43,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--models", default="mf,lightgcn")
     parser.add_argument("--profiles", type=int, default=0, help="Profile at most this many users and items (0: none).")
-    parser.add_argument("--splits", default="random,zero-shot")
+    parser.add_argument("--splits", default=SPLITS)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--backend", default=None, help="LLM back end of the profile job (default: settings).")
     parser.add_argument("--keep", type=Path, default=None,
@@ -76,6 +78,7 @@ def main() -> None:
     out = {"dataset": args.dataset, "profiles_limit": args.profiles, "splits": args.splits, "profile_runs": profiled,
            "rows": rows, "llm_model": Settings().llm_model, "text_encoder": Settings().text_encoder}  # fmt: skip
     name = f"profile_fusion-{args.dataset}" + ("-profiles" if args.profiles else "")
+    name += "" if args.splits == SPLITS else "-" + args.splits.replace(",", "-")
     print(f"written to {write_results(name, out)}")  # noqa: T201
 
 
