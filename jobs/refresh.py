@@ -94,17 +94,16 @@ LATER_FIELDS = ("side", "sparse")
 
 
 def _check_model_options(methods: tuple[str, ...], side: str, sparse: bool) -> None:
-    from colrec.cf.registry import model_class
+    from colrec.cf.registry import check_options
 
     if side not in ("none", "text"):
         raise ColrecError(f"refresh --side takes none or text, not {side!r} (fuse LLM profiles with "
                           "`profile --split S` and then `train --side profiles`)")  # fmt: skip
     for method in methods if side != "none" or sparse else ():  # else an unknown method fails in its step
-        klass = model_class(method)
-        if side != "none" and not klass.takes_side_features:
-            raise ColrecError(f"--side {side}: {method} models take no side features (mf and lightgcn do)")
-        if sparse and "sparse" not in klass.config_class.__dataclass_fields__:
-            raise ColrecError(f"--sparse: {method} models have no sparse updates (mf has)")
+        try:
+            check_options(method, ("sparse",) if sparse else (), side_features=side != "none")
+        except ColrecError as err:
+            raise ColrecError(f"refresh --side {side}{' --sparse' if sparse else ''}: {err}") from err
 
 
 @dataclass

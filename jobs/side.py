@@ -59,8 +59,14 @@ def item_text_vectors(ctx: JobContext, window: Window) -> np.ndarray:
 
 
 def item_text(title: str, attributes: str | None, description: str) -> str:
-    """What the encoder reads for an item: title, categorical attributes, start of the description."""
-    parts = [title or "untitled"] + [", ".join(values) for _, values in categorical_attributes(attributes)]
+    """What the encoder reads for an item: title, categorical attributes, start of the description.
+    A value is said once: Amazon repeats "Gift Cards" in `category` and again in `main_cat`."""
+    parts, said = [title or "untitled"], set[str]()
+    for _, values in categorical_attributes(attributes):
+        fresh = [v for v in dict.fromkeys(values) if v not in said]
+        said.update(fresh)
+        if fresh:
+            parts.append(", ".join(fresh))
     if description:
         parts.append(description[:DESCRIPTION_CHARS])
     return ". ".join(parts)

@@ -131,10 +131,15 @@ class Recommender(ABC):
         return items_out, scores_out
 
     # --- side features (profile fusion) -----------------------------------------------------
+    @classmethod
+    def side_features_refusal(cls) -> str | None:
+        """Why this model cannot fuse side vectors, or None when it can."""
+        return None if cls.takes_side_features else f"{cls.name} models take no side features (mf and lightgcn do)"
+
     def set_side_features(self, side: SideFeatures) -> None:
         """Fuse user/item side vectors (profile or text embeddings) into the ID embeddings; before fit."""
-        if not self.takes_side_features:
-            raise ValueError(f"{self.name} models take no side features (mf and lightgcn do)")
+        if why := self.side_features_refusal():
+            raise ValueError(why)
         for kind, matrix, rows in (("user", side.users, self.n_users), ("item", side.items, self.n_items)):
             if matrix is not None and matrix.shape[0] != rows:
                 raise ValueError(f"{kind} side vectors: {matrix.shape[0]} rows for {rows} {kind}s")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from colrec.cf.base import ModelConfig, Recommender
 from colrec.errors import ColrecError
 
@@ -22,12 +24,20 @@ def model_class(name: str) -> type[Recommender]:
     return known[name]
 
 
-def build(name: str, n_users: int, n_items: int, **overrides: object) -> Recommender:
-    """A fresh model with its default config, updated by the non-None overrides."""
+def check_options(name: str, options: Iterable[str] = (), side_features: bool = False) -> type[Recommender]:
+    """The model class, once each of `options` is a field of its config and, when `side_features`
+    is asked for, it can fuse side vectors: a plan checks this before anything trains."""
     klass = model_class(name)
-    fields = klass.config_class.__dataclass_fields__
-    unknown = [k for k, v in overrides.items() if v is not None and k not in fields]
+    unknown = [k for k in options if k not in klass.config_class.__dataclass_fields__]
     if unknown:
         raise ColrecError(f"model {name!r} has no option {unknown[0]!r}")
+    if side_features and (why := klass.side_features_refusal()):
+        raise ColrecError(why)
+    return klass
+
+
+def build(name: str, n_users: int, n_items: int, **overrides: object) -> Recommender:
+    """A fresh model with its default config, updated by the non-None overrides."""
+    klass = check_options(name, [k for k, v in overrides.items() if v is not None])
     config: ModelConfig = klass.config_class(**{k: v for k, v in overrides.items() if v is not None})
     return klass(config, n_users, n_items)
