@@ -38,6 +38,7 @@ def check_options(name: str, options: Iterable[str] = (), side_features: bool = 
 
 def build(name: str, n_users: int, n_items: int, **overrides: object) -> Recommender:
     """A fresh model with its default config, updated by the non-None overrides."""
-    klass = check_options(name, [k for k, v in overrides.items() if v is not None])
-    config: ModelConfig = klass.config_class(**{k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    klass = check_options(name, given)
+    config: ModelConfig = klass.config_class(**given)
     return klass(config, n_users, n_items)
