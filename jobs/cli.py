@@ -428,14 +428,23 @@ def rationale(
     dataset: DatasetOpt,
     limit: Annotated[int | None, typer.Option(help="At most this many users.")] = None,
     model: Annotated[str | None, typer.Option(help="Catalogue name or model folder.")] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            help="Explain each user's last liked item of this split's training part (what `finetune "
+            "--recipe twice` trains on; --limit then samples users as it does). Default: every event."
+        ),
+    ] = None,
     as_of: AsOfOpt = None,
+    seed: SeedOpt = 0,
     executor: ExecutorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """TWiCE rationales for each user's next item, self-curated by the LLM, into `rationales`."""
     from jobs import rationale as job
 
-    result = job.run(job_context(typer_ctx, executor), dataset, limit=limit, model=model, as_of=as_date(as_of))
+    result = job.run(job_context(typer_ctx, executor), dataset, limit=limit, model=model, as_of=as_date(as_of),
+                     split=split, seed=seed)  # fmt: skip
     show(result, as_json, f"{dataset}: rationales")
 
 

@@ -60,7 +60,7 @@ def run(ctx: JobContext, dataset: str, split: str, *, recipe: str = "yesno", bas
     elif recipe == "twice":
         train = _twice(ctx, window, base, split, limit, seed, history_len, params, config)
     else:
-        train = _reclm(ctx, window, base, split, limit, seed, history_len, as_of, params, config)
+        train = _reclm(ctx, window, base, split, limit, seed, history_len, params, config)
     checkpoints = ctx.settings.models_path / "finetune" / _key(dataset, params)
     with ctx.run("finetune", dataset_id=window.dataset_id, params=params, as_of=as_of) as record:
         adapter = ctx.settings.models_path / "runs" / str(record.id) / "adapter"
@@ -113,15 +113,15 @@ def _twice(ctx: JobContext, window: Window, base: Path, split: str, limit: int |
 
 
 def _reclm(ctx: JobContext, window: Window, base: Path, split: str, limit: int | None, seed: int, history_len: int,
-           as_of: dt.date | None, params: dict[str, Any], config: reclm.ReclmConfig) -> Any:  # fmt: skip
+           params: dict[str, Any], config: reclm.ReclmConfig) -> Any:  # fmt: skip
     from transformers import AutoTokenizer
 
     with ctx.transaction() as session:
         _, trained = latest_model(session, window.dataset_id, "sasrec", split)
-    data = reclm_data(ctx, window, trained.id, as_of, history_len, limit, seed)
+    data = reclm_data(ctx, window, trained.id, history_len, limit, seed)
     if not data.dialogues:
-        raise ColrecError("no user has a profile and 2 liked training items: "
-                          "run `colrec-jobs profile` (as of this date or before) first")  # fmt: skip
+        raise ColrecError(f"no user has a profile made from split {split!r} and 2 liked training items: "
+                          f"run `colrec-jobs profile --split {split}` (same --as-of and --seed) first")  # fmt: skip
     params.update(window=data.counts, cf_run=trained.id)
     tokenizer = AutoTokenizer.from_pretrained(str(base))
 

@@ -20,6 +20,8 @@ from colrec_store.repositories.datasets import dataset_id as find_dataset
 from colrec_store.repositories.generated import write_rationales
 from jobs.context import JobContext
 from jobs.llm_work import CachedLLM
+from jobs.recipe_data import next_item_users
+from jobs.windows import load_window
 
 RATIONALE = GenerationParams(max_tokens=128)
 KEEP_AT = 0.5  # P(Yes) of the curation question at or above which a rationale is kept
@@ -49,30 +51,28 @@ def run(
     model: str | None = None,
     as_of: dt.date | None = None,
     history_len: int = 10,
+    split: str | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    with ctx.transaction() as session:
-        dataset_id = find_dataset(session, dataset)
-        rows = until(interactions.interactions(session, dataset_id), as_of).sort("ts", "interaction_id")
-        items = interactions.items(session, dataset_id)
-    titles = {int(i): t or "" for i, t in zip(items["id"], items["title"], strict=True)}
-    descriptions = {int(i): d for i, d in zip(items["id"], items["description"], strict=True)}
-    sequences = rows.group_by("user_id", maintain_order=True).agg(pl.col("item_id")).sort("user_id")
-    targets = [
-        (int(u), list(s)) for u, s in zip(sequences["user_id"], sequences["item_id"], strict=True) if len(s) >= 3
-    ][:limit]
+    if split is None:
+        dataset_id, targets, titles, descriptions = _all_events(ctx, dataset, as_of, limit)
+    else:
+        dataset_id, targets, titles, descriptions = _split_likes(ctx, dataset, split, as_of, seed, limit)
     llm = CachedLLM(ctx, model)
     params = {
         "limit": limit,
         "model": llm.model_name,
         "history_len": history_len,
         "as_of": as_of.isoformat() if as_of else None,
+        "split": split,
+        "seed": seed if split else None,
     }
     try:
         with ctx.run("rationale", dataset_id=dataset_id, params=params, as_of=as_of) as record:
             histories = [[titles[i] for i in seq[:-1][-history_len:]] for _, seq in targets]
             nexts = [seq[-1] for _, seq in targets]
             prompts = [
-                llm.render(twice_rationale(h, ItemText(titles[n], descriptions[n]), EXAMPLES))
+                llm.render(twice_rationale(h, ItemText(titles[n], descriptions.get(n)), EXAMPLES))
                 for h, n in zip(histories, nexts, strict=True)
             ]
             raws = llm.generate(prompts, RATIONALE, record)
@@ -124,3 +124,30 @@ def run(
     finally:
         llm.close()
     return {"run_id": record.id, **record.metrics}
+
+
+Targets = list[tuple[int, list[int]]]  # (user, items oldest first): the last is the next item to explain
+
+
+def _all_events(ctx: JobContext, dataset: str, as_of: dt.date | None, limit: int | None) -> tuple[
+        int, Targets, dict[int, str], dict[int, str]]:  # fmt: skip
+    """Every user's events up to the date, liked or not: the last one is the next item."""
+    with ctx.transaction() as session:
+        dataset_id = find_dataset(session, dataset)
+        rows = until(interactions.interactions(session, dataset_id), as_of).sort("ts", "interaction_id")
+        items = interactions.items(session, dataset_id)
+    titles = {int(i): t or "" for i, t in zip(items["id"], items["title"], strict=True)}
+    descriptions = {int(i): d for i, d in zip(items["id"], items["description"], strict=True) if d}
+    sequences = rows.group_by("user_id", maintain_order=True).agg(pl.col("item_id")).sort("user_id")
+    targets = [(int(u), list(s)) for u, s in zip(sequences["user_id"], sequences["item_id"], strict=True)]
+    return dataset_id, [t for t in targets if len(t[1]) >= 3][:limit], titles, descriptions
+
+
+def _split_likes(ctx: JobContext, dataset: str, split: str, as_of: dt.date | None, seed: int,
+                 limit: int | None) -> tuple[int, Targets, dict[int, str], dict[int, str]]:  # fmt: skip
+    """The split's liked training items: the next item and users the twice recipe trains on, so
+    its reasoning task finds these rationales; nothing after the split's cut is read."""
+    window = load_window(ctx, dataset, split, as_of, seed)
+    sequences = window.liked_sequences()
+    targets = [(u, sequences[u]) for u in next_item_users(sequences, limit, seed)]
+    return window.dataset_id, targets, window.titles, window.descriptions

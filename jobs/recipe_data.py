@@ -20,7 +20,7 @@ from colrec.llm.prompts import (
     twice_item_description,
     twice_next_item,
 )
-from colrec_store.repositories.generated import kept_rationales, latest_user_profiles
+from colrec_store.repositories.generated import kept_rationales, split_run, user_profiles
 from jobs.context import JobContext
 from jobs.neighbours import user_neighbours
 from jobs.pairs import histories_before
@@ -41,6 +41,15 @@ def yesno_prompts(ctx: JobContext, window: Window, pairs: pl.DataFrame, split: s
     return [tallrec_yes_no(h, t) for h, t in histories_before(window, pairs, history_len, TRAIN)]
 
 
+def next_item_users(sequences: dict[int, list[int]], limit: int | None, seed: int) -> list[int]:
+    """The users TWiCE learns a next item from (3+ liked training items), a seeded sample of `limit`:
+    the rationale job (`--split`) and the twice recipe pick the same users with the same options."""
+    users = sorted(u for u, items in sequences.items() if len(items) >= 3)
+    if limit is not None and len(users) > limit:
+        users = sorted(pl.Series(users).sample(limit, seed=seed).to_list())
+    return users
+
+
 @dataclass
 class TwiceData:
     sft: list[tuple[Messages, str]] = field(default_factory=list)
@@ -53,14 +62,12 @@ class TwiceData:
 def twice_data(ctx: JobContext, window: Window, history_len: int, limit: int | None, seed: int) -> TwiceData:
     """Per user with 3+ liked training items: their last liked item is the next item, the earlier
     ones the history. Task 1 describes the items involved (where the store has text about them),
-    task 2 names the next item, task 3 reasons first (where the rationale job kept a rationale)."""
-    liked = window.split.part("train").filter(pl.col("label") == 1).sort("ts", "interaction_id")
-    sequences = {int(u): f["item_id"].to_list() for (u,), f in liked.group_by("user_id", maintain_order=True)}
-    users = sorted(u for u, items in sequences.items() if len(items) >= 3)
-    if limit is not None and len(users) > limit:
-        users = sorted(pl.Series(users).sample(limit, seed=seed).to_list())
+    task 2 names the next item, task 3 reasons first (where `rationale --split` of this split
+    kept a rationale)."""
+    sequences = window.liked_sequences()
+    users = next_item_users(sequences, limit, seed)
     with ctx.transaction() as session:
-        rationales = kept_rationales(session, window.dataset_id)
+        rationales = kept_rationales(session, _split_run(session, window, "rationale"))
     data, items, titles = TwiceData(), set(), window.titles
     for user in users:
         *before, target = sequences[user]
@@ -103,18 +110,18 @@ class ReclmData:
     counts: dict[str, Any] = field(default_factory=dict)
 
 
-def reclm_data(ctx: JobContext, window: Window, train_run: int, as_of: Any, history_len: int, limit: int | None,
-               seed: int, k: int = 2) -> ReclmData:  # fmt: skip
+def reclm_data(ctx: JobContext, window: Window, train_run: int, history_len: int, limit: int | None, seed: int,
+               k: int = 2) -> ReclmData:  # fmt: skip
     """Users with a profile and 2+ liked training items, with their CF neighbours. Turn 1's answer
-    is the profiles the profile job wrote (the user's, and the neighbours' it has). Turn 2 asks
+    is the profiles that a profile run made from this split wrote (the user's, and the neighbours' it has). Turn 2 asks
     about their last liked item or (half the time) an item they never touched in training.
     Rejected answers: the same block with another user's profile (a neighbour's where profiled) as
     the user's, and the block cut to a third."""
     with ctx.transaction() as session:
-        profile_run, profiles = latest_user_profiles(session, window.dataset_id, as_of)
+        profile_run = _split_run(session, window, "profile")
+        profiles = user_profiles(session, profile_run)
     train = window.split.part("train")
-    liked = train.filter(pl.col("label") == 1).sort("ts", "interaction_id")
-    sequences = {int(u): f["item_id"].to_list() for (u,), f in liked.group_by("user_id", maintain_order=True)}
+    sequences = window.liked_sequences()
     candidates = sorted(u for u, items in sequences.items() if len(items) >= 2 and u in profiles)
     near = user_neighbours(ctx, train_run, sorted(sequences), k) if candidates else {}
     users = [u for u in candidates if near.get(u)]
@@ -155,3 +162,10 @@ def _unseen(rng: np.random.Generator, items: list[int], seen: set[int]) -> int:
         if item not in seen:
             return item
     raise ColrecError("could not find an item the user never interacted with")
+
+
+def _split_run(session: Any, window: Window, job: str) -> int | None:
+    """The newest `job` run made from this very split: one made from all interactions, or another
+    split, would carry events after the cut into training."""
+    config = window.split.config
+    return split_run(session, window.dataset_id, job, config.name, config.seed, config.as_of)

@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import numpy as np
+import polars as pl
 
 from colrec.cf.data import IdIndex
 from colrec.splits import Split, SplitConfig, make_split
@@ -23,6 +24,11 @@ class Window:
     item_attributes: list[str | None]
     titles: dict[int, str]  # item id -> title ("" when the source has none)
     descriptions: dict[int, str] = field(default_factory=dict)  # item id -> description, where there is one
+
+    def liked_sequences(self) -> dict[int, list[int]]:
+        """Each user's liked training items, oldest first (users with none are absent)."""
+        liked = self.split.part("train").filter(pl.col("label") == 1).sort("ts", "interaction_id")
+        return {int(u): f["item_id"].to_list() for (u,), f in liked.group_by("user_id", maintain_order=True)}
 
 
 def load_window(ctx: JobContext, dataset: str, split: str, as_of: dt.date | None = None, seed: int = 0) -> Window:

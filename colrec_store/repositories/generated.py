@@ -52,14 +52,20 @@ def read_profiles(session: Session, run_id: int) -> dict[tuple[str, int], tuple[
     return {(kind, int(entity)): (text, bool(failed)) for kind, entity, text, failed in found}
 
 
-def kept_rationales(session: Session, dataset_id: int) -> dict[tuple[int, int], str]:
-    """(user, item) -> the rationale the LLM kept, from the newest finished (staged or published) rationale run."""
-    run_id = session.execute(
-        select(func.max(Run.id)).where(Run.dataset_id == dataset_id, Run.job == "rationale",
-                                       Run.status.in_(("staged", "published")))
-    ).scalar_one_or_none()  # fmt: skip
-    if run_id is None:
-        return {}
+def split_run(session: Session, dataset_id: int, job: str, split: str, seed: int, as_of: Any = None) -> int | None:
+    """The newest finished `job` run made from exactly this split (name, seed and as-of date), so
+    what it wrote saw that split's training part only; None when there is none."""
+    as_of_param = Run.params["as_of"].astext
+    query = select(func.max(Run.id)).where(
+        Run.dataset_id == dataset_id, Run.job == job, Run.status.in_(("staged", "published")),
+        Run.params["split"].astext == split, Run.params["seed"].astext == str(seed),
+        as_of_param == as_of.isoformat() if as_of is not None else as_of_param.is_(None),
+    )  # fmt: skip
+    return session.execute(query).scalar_one_or_none()
+
+
+def kept_rationales(session: Session, run_id: int | None) -> dict[tuple[int, int], str]:
+    """(user, item) -> the rationale the LLM kept in this rationale run (empty for None)."""
     found = session.execute(
         select(Rationale.user_id, Rationale.item_id, Rationale.text)
         .where(Rationale.run_id == run_id, Rationale.kept.is_(True), Rationale.failed.is_(False))
@@ -67,21 +73,13 @@ def kept_rationales(session: Session, dataset_id: int) -> dict[tuple[int, int], 
     return {(int(u), int(i)): text for u, i, text in found if text}
 
 
-def latest_user_profiles(session: Session, dataset_id: int, as_of: Any = None) -> tuple[int | None, dict[int, str]]:
-    """(run, user -> profile text) of the newest finished profile run, made as of `as_of` or before
-    when given (so later data cannot reach training through the profiles)."""
-    query = select(func.max(Run.id)).where(Run.dataset_id == dataset_id, Run.job == "profile",
-                                          Run.status.in_(("staged", "published")))  # fmt: skip
-    if as_of is not None:
-        query = query.where(Run.as_of <= as_of)
-    run_id = session.execute(query).scalar_one_or_none()
-    if run_id is None:
-        return None, {}
+def user_profiles(session: Session, run_id: int | None) -> dict[int, str]:
+    """user -> profile text of this profile run (empty for None)."""
     found = session.execute(
         select(Profile.entity_id, Profile.text)
         .where(Profile.run_id == run_id, Profile.entity_kind == "user", Profile.failed.is_(False))
     ).all()  # fmt: skip
-    return run_id, {int(u): text for u, text in found if text}
+    return {int(u): text for u, text in found if text}
 
 
 def profile_run_for_split(session: Session, dataset_id: int, split: str, run_id: int | None = None) -> int:

@@ -16,10 +16,10 @@ from colrec.finetune.sft import SftSettings
 from colrec.finetune.twice import TwiceConfig
 from colrec.finetune.yesno import YesNoConfig
 from colrec_store.config import Settings
-from jobs import evaluate, finetune, ingest, profile, score, train
+from jobs import evaluate, finetune, ingest, profile, rationale, score, train
 from jobs.context import JobContext
 from jobs.pairs import pair_targets
-from jobs.recipe_data import yesno_prompts
+from jobs.recipe_data import twice_data, yesno_prompts
 from jobs.windows import load_window
 from tests.helpers import CSV_MAPPING, rows
 
@@ -88,6 +88,17 @@ def test_twice_sft_then_grpo(tune_ctx: JobContext, tmp_path: Path) -> None:
             max_steps=2, lr=1e-3, prompts_per_step=1, num_generations=2, max_completion_length=8, save_steps=1
         ),
     )
+    rationale.run(tune_ctx, "d", limit=6)  # from every event: not this split's, so not used
+    assert twice_data(tune_ctx, load_window(tune_ctx, "d", "temporal"), 10, 6, 0).counts["reasoning"] == 0
+    made = rationale.run(tune_ctx, "d", split="temporal", limit=6)
+    data = twice_data(tune_ctx, load_window(tune_ctx, "d", "temporal"), 10, 6, 0)
+    explained = rows(tune_ctx, "select user_id, item_id, kept and not failed as kept from rationales where run_id = :r",
+                     r=made["run_id"])  # fmt: skip
+    titles = {r["item_id"]: r["title"] for r in rows(tune_ctx, "select id as item_id, title from items")}
+    targets = sorted(zip(data.rl_users, data.rl_targets, strict=True))
+    assert sorted((r["user_id"], titles[r["item_id"]]) for r in explained) == targets  # the same users and items
+    assert data.counts["reasoning"] == sum(r["kept"] for r in explained)
+    assert not any(t.startswith("Late film") for _, t in targets)  # nothing after the train cut
     result = finetune.run(tune_ctx, "d", "temporal", recipe="twice", limit=6, config=config)
     assert result["sft_steps"] == 2 and result["grpo_steps"] == 2 and result["grpo_reward_first"] is not None
     weights = load_file(str(Path(result["adapter"]) / "adapter_model.safetensors"))
@@ -103,7 +114,10 @@ def test_reclm_sft_reward_model_then_rl(tune_ctx: JobContext, tmp_path: Path) ->
     train.run(tune_ctx, "d", "sasrec", "temporal", epochs=1)
     with pytest.raises(ColrecError, match="colrec-jobs profile"):
         finetune.run(tune_ctx, "d", "temporal", recipe="reclm")
-    profile.run(tune_ctx, "d", items=False)
+    profile.run(tune_ctx, "d", items=False)  # from every event: would leak the test months
+    with pytest.raises(ColrecError, match="profile --split temporal"):
+        finetune.run(tune_ctx, "d", "temporal", recipe="reclm")
+    profile.run(tune_ctx, "d", items=False, split="temporal")
     small = SftSettings(max_steps=2, batch_size=2, lr=1e-3, max_length=4000, save_steps=1)
     config = ReclmConfig(sft=small, reward=small, grpo=GrpoSettings(max_steps=1, prompts_per_step=1,
                                                                     num_generations=2, max_completion_length=8))  # fmt: skip
