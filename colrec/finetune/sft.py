@@ -73,9 +73,19 @@ def run_trainer(trainer: Any, name: str, checkpoints: Path, out: Path) -> dict[s
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(out))
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-    return {"steps": trainer.state.global_step, "resumed_from": resume,
-            "loss_first": round(losses[0], 4) if losses else None,
-            "loss_last": round(losses[-1], 4) if losses else None}  # fmt: skip
+    return {"steps": trainer.state.global_step, "resumed_from": resume, **loss_summary(losses)}
+
+
+def loss_summary(losses: list[float]) -> dict[str, float | None]:
+    """First and last step's loss, and the means of the first and last quarter of the steps (at
+    most 10 each): one step's loss on a small batch is too noisy to say whether training helped."""
+    k = max(1, min(10, len(losses) // 4))
+    return {
+        "loss_first": round(losses[0], 4) if losses else None,
+        "loss_last": round(losses[-1], 4) if losses else None,
+        "loss_start_mean": round(sum(losses[:k]) / k, 4) if losses else None,
+        "loss_end_mean": round(sum(losses[-k:]) / k, 4) if losses else None,
+    }
 
 
 def train_sft(model: Any, dataset: Any, settings: SftSettings, out: Path, checkpoints: Path, name: str,
