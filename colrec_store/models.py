@@ -172,7 +172,8 @@ class Rationale(_Generated, Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
     text: Mapped[str | None] = mapped_column(Text)
-    kept: Mapped[bool | None] = mapped_column(Boolean)  # self-curation verdict; both kinds are kept
+    kept: Mapped[bool | None] = mapped_column(Boolean)  # self-curation decision; both kinds are kept
+    verdict: Mapped[float | None] = mapped_column(Float)  # the LLM's P(Yes) that the rationale is good
     failed: Mapped[bool] = mapped_column(Boolean, server_default="false")
 
 

@@ -435,6 +435,10 @@ def rationale(
             "--recipe twice` trains on; --limit then samples users as it does). Default: every event."
         ),
     ] = None,
+    keep_at: Annotated[float, typer.Option(help="Keep rationales the LLM judges good with P(Yes) >= this.")] = 0.5,
+    keep_share: Annotated[
+        float | None, typer.Option(help="Instead keep this share of them, best judged first (small models).")
+    ] = None,
     as_of: AsOfOpt = None,
     seed: SeedOpt = 0,
     executor: ExecutorOpt = None,
@@ -444,7 +448,7 @@ def rationale(
     from jobs import rationale as job
 
     result = job.run(job_context(typer_ctx, executor), dataset, limit=limit, model=model, as_of=as_date(as_of),
-                     split=split, seed=seed)  # fmt: skip
+                     split=split, seed=seed, keep_at=keep_at, keep_share=keep_share)  # fmt: skip
     show(result, as_json, f"{dataset}: rationales")
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import polars as pl
 
+from colrec.errors import ColrecError
 from colrec.llm.engine import GenerationParams, sha256
 from colrec.llm.parsing import ParseError, profile_text
 from colrec.llm.prompts import ItemText, RationaleExample, twice_curation, twice_rationale
@@ -53,7 +54,11 @@ def run(
     history_len: int = 10,
     split: str | None = None,
     seed: int = 0,
+    keep_at: float = KEEP_AT,
+    keep_share: float | None = None,
 ) -> dict[str, Any]:
+    if keep_share is not None and not 0 < keep_share <= 1:
+        raise ColrecError(f"--keep-share must be in (0, 1], not {keep_share}")
     if split is None:
         dataset_id, targets, titles, descriptions = _all_events(ctx, dataset, as_of, limit)
     else:
@@ -66,6 +71,8 @@ def run(
         "as_of": as_of.isoformat() if as_of else None,
         "split": split,
         "seed": seed if split else None,
+        "keep_at": None if keep_share is not None else keep_at,
+        "keep_share": keep_share,
     }
     try:
         with ctx.run("rationale", dataset_id=dataset_id, params=params, as_of=as_of) as record:
@@ -93,11 +100,10 @@ def run(
                     }
                 )
             judged = [r for r in made if not r["failed"]]
-            verdicts = llm.score_yes_no(
-                [llm.render(twice_curation(r["history"], titles[r["item_id"]], r["text"])) for r in judged], record
-            )
-            for r, p_yes in zip(judged, verdicts, strict=True):
-                r["kept"] = bool(p_yes >= KEEP_AT)
+            questions = [llm.render(twice_curation(r["history"], titles[r["item_id"]], r["text"])) for r in judged]
+            verdicts = [float(p) for p in llm.score_yes_no(questions, record)]
+            for r, p_yes, kept in zip(judged, verdicts, curate(verdicts, keep_at, keep_share), strict=True):
+                r["verdict"], r["kept"] = p_yes, kept
             record.metrics.update(
                 rationales=len(made), failed=sum(r["failed"] for r in made), kept=sum(bool(r.get("kept")) for r in made)
             )
@@ -115,6 +121,7 @@ def run(
                             "text": r["text"],
                             "failed": r["failed"],
                             "kept": r.get("kept"),
+                            "verdict": r.get("verdict"),
                             "prompt_hash": r["prompt_hash"],
                         }
                         for r in made
@@ -124,6 +131,18 @@ def run(
     finally:
         llm.close()
     return {"run_id": record.id, **record.metrics}
+
+
+def curate(verdicts: list[float], keep_at: float, keep_share: float | None) -> list[bool]:
+    """TWiCE's self-curation: keep a rationale whose P(Yes) reaches `keep_at`, or with `keep_share`
+    the best share of them (ties at the cut kept). A small model's P(Yes) can sit below 0.5 for
+    every rationale; ranking by it still separates its better ones from its worse."""
+    if keep_share is None:
+        return [p >= keep_at for p in verdicts]
+    if not verdicts:
+        return []
+    cut = sorted(verdicts, reverse=True)[max(1, round(keep_share * len(verdicts))) - 1]
+    return [p >= cut for p in verdicts]
 
 
 Targets = list[tuple[int, list[int]]]  # (user, items oldest first): the last is the next item to explain

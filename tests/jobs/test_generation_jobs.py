@@ -7,6 +7,7 @@ from pathlib import Path
 
 from jobs import ingest, profile, rationale
 from jobs.context import JobContext
+from jobs.rationale import curate
 from tests.helpers import rows
 
 
@@ -42,8 +43,22 @@ def test_rationales_are_curated_and_cached(llm_ctx: JobContext, fixtures: Path) 
     ingest.run(llm_ctx, [fixtures / "ml100k"], dataset="m", fmt="movielens-100k")
     first = rationale.run(llm_ctx, "m")
     assert first["rationales"] == 5  # users with at least three interactions (user 6 has one)
-    stored = rows(llm_ctx, "select failed, kept, text from rationales")
+    stored = rows(llm_ctx, "select failed, kept, verdict, text from rationales")
     assert len(stored) == 5 and all(r["text"] for r in stored)
-    assert all((r["kept"] is None) == r["failed"] for r in stored)  # judged exactly when parsed
+    assert all((r["kept"] is None) == r["failed"] == (r["verdict"] is None) for r in stored)  # judged when parsed
+    assert all(r["kept"] == (r["verdict"] >= 0.5) for r in stored if not r["failed"])
     assert first["llm_calls"] == first["rationales"] + (first["rationales"] - first["failed"])
-    assert rationale.run(llm_ctx, "m")["llm_calls"] == 0
+    best = rationale.run(llm_ctx, "m", keep_share=0.4)
+    assert best["llm_calls"] == 0  # the same prompts: only the decision differs
+    judged = rows(llm_ctx, "select kept, verdict from rationales where run_id = :r and not failed", r=best["run_id"])
+    kept = sorted(r["verdict"] for r in judged if r["kept"])
+    assert kept and len(kept) == best["kept"] and all(kept[0] >= r["verdict"] for r in judged if not r["kept"])
+
+
+def test_curation_by_threshold_or_best_share() -> None:
+    verdicts = [0.2, 0.6, 0.15, 0.25, 0.25]
+    assert curate(verdicts, 0.5, None) == [False, True, False, False, False]
+    assert curate(verdicts, 0.5, 0.4) == [False, True, False, True, True]  # 2 best, and the tie at the cut
+    assert curate(verdicts, 0.5, 0.01) == [False, True, False, False, False]  # at least one
+    assert curate(verdicts, 0.5, 1.0) == [True] * 5
+    assert curate([], 0.5, 0.5) == []
