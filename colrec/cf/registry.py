@@ -30,7 +30,9 @@ def check_options(name: str, options: Iterable[str] = (), side_features: bool = 
     klass = model_class(name)
     unknown = [k for k in options if k not in klass.config_class.__dataclass_fields__]
     if unknown:
-        raise ColrecError(f"model {name!r} has no option {unknown[0]!r}")
+        having = [m.name for m in models().values() if unknown[0] in m.config_class.__dataclass_fields__]
+        hint = f" ({', '.join(having)} has)" if having else ""
+        raise ColrecError(f"model {name!r} has no option {unknown[0]!r}{hint}")
     if side_features and (why := klass.side_features_refusal()):
         raise ColrecError(why)
     return klass
