@@ -113,8 +113,8 @@ class ReclmData:
 def reclm_data(ctx: JobContext, window: Window, train_run: int, history_len: int, limit: int | None, seed: int,
                k: int = 2) -> ReclmData:  # fmt: skip
     """Users with a profile and 2+ liked training items, with their CF neighbours. Turn 1's answer
-    is the profiles that a profile run made from this split wrote (the user's, and the neighbours' it has). Turn 2 asks
-    about their last liked item or (half the time) an item they never touched in training.
+    is the profiles a profile run of this split wrote (the user's, and the neighbours' it has).
+    Turn 2 asks about their last liked item or (half the time) an item they never touched in training.
     Rejected answers: the same block with another user's profile (a neighbour's where profiled) as
     the user's, and the block cut to a third."""
     with ctx.transaction() as session:
