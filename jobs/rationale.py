@@ -22,7 +22,7 @@ from colrec_store.repositories.generated import write_rationales
 from jobs.context import JobContext
 from jobs.llm_work import CachedLLM
 from jobs.recipe_data import next_item_users
-from jobs.windows import load_window
+from jobs.windows import item_texts, load_window
 
 RATIONALE = GenerationParams(max_tokens=128)
 KEEP_AT = 0.5  # P(Yes) of the curation question at or above which a rationale is kept
@@ -155,8 +155,7 @@ def _all_events(ctx: JobContext, dataset: str, as_of: dt.date | None, limit: int
         dataset_id = find_dataset(session, dataset)
         rows = until(interactions.interactions(session, dataset_id), as_of).sort("ts", "interaction_id")
         items = interactions.items(session, dataset_id)
-    titles = {int(i): t or "" for i, t in zip(items["id"], items["title"], strict=True)}
-    descriptions = {int(i): d for i, d in zip(items["id"], items["description"], strict=True) if d}
+    titles, descriptions = item_texts(items)
     sequences = rows.group_by("user_id", maintain_order=True).agg(pl.col("item_id")).sort("user_id")
     targets = [(int(u), list(s)) for u, s in zip(sequences["user_id"], sequences["item_id"], strict=True)]
     return dataset_id, [t for t in targets if len(t[1]) >= 3][:limit], titles, descriptions

@@ -39,9 +39,13 @@ def load_window(ctx: JobContext, dataset: str, split: str, as_of: dt.date | None
         items = interactions.items(session, dataset_id)
     cut = make_split(rows, SplitConfig(name=split, as_of=as_of, seed=seed))
     index = IdIndex(np.sort(users.to_numpy()), items["id"].to_numpy())
+    return Window(dataset_id, cut, index, items["attributes"].to_list(), *item_texts(items))
+
+
+def item_texts(items: pl.DataFrame) -> tuple[dict[int, str], dict[int, str]]:
+    """item id -> title ("" when the source has none), and item id -> description where there is one."""
     titles = {int(i): t or "" for i, t in zip(items["id"], items["title"], strict=True)}
-    descriptions = {int(i): d for i, d in zip(items["id"], items["description"], strict=True) if d}
-    return Window(dataset_id, cut, index, items["attributes"].to_list(), titles, descriptions)
+    return titles, {int(i): d for i, d in zip(items["id"], items["description"], strict=True) if d}
 
 
 def split_params(split: str, as_of: dt.date | None, seed: int) -> dict[str, object]:
