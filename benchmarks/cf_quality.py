@@ -77,11 +77,12 @@ def collm(shared: Path) -> list[dict[str, Any]]:
     return results
 
 
-def ranking(model_top: np.ndarray, split: Split, index: IdIndex) -> tuple[float, float]:
+def ranking(model_top: np.ndarray | list[np.ndarray], split: Split, index: IdIndex) -> tuple[float, float]:
     test = index.interactions(split.part("test"))
     truth = pl.DataFrame({"u": test.users, "i": test.items}).group_by("u").agg(pl.col("i")).sort("u")
     users = truth["u"].to_numpy()
-    return recall_ndcg_at_k(model_top[users].tolist(), [set(i) for i in truth["i"].to_list()], 20)
+    ranked = [np.asarray(model_top[int(u)]).tolist() for u in users]
+    return recall_ndcg_at_k(ranked, [set(i) for i in truth["i"].to_list()], 20)
 
 
 def ml100k(shared: Path, epochs: int) -> list[dict[str, Any]]:

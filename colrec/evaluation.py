@@ -16,6 +16,18 @@ from colrec.splits import Split
 
 
 def evaluate(model: Recommender, split: Split, index: IdIndex, k: int = 20) -> dict[str, Any]:
+    """The model is left as it came: a sequential model's history is extended while scoring the
+    later parts and restored afterwards, so a model saved after evaluation holds training events only."""
+    if not isinstance(model, SASRec):
+        return _evaluate(model, split, index, k)
+    trained_on = model.history()
+    try:
+        return _evaluate(model, split, index, k)
+    finally:
+        model.set_history(trained_on)
+
+
+def _evaluate(model: Recommender, split: Split, index: IdIndex, k: int) -> dict[str, Any]:
     valid = index.interactions(split.part("valid"))
     test = index.interactions(split.part("test"))
     if isinstance(model, SASRec):
@@ -28,17 +40,27 @@ def evaluate(model: Recommender, split: Split, index: IdIndex, k: int = 20) -> d
         model.extend_history(test)  # pair scores still see only events strictly before each one
     valid_scores = model.score(valid.users, valid.items, valid.ts)
     test_scores = model.score(test.users, test.items, test.ts)
-    threshold = metrics.best_threshold(valid.labels, valid_scores)
-    result.update(
-        valid_auc=metrics.auc(valid.labels, valid_scores),
-        auc=metrics.auc(test.labels, test_scores),
-        uauc=metrics.uauc(test.users, test.labels, test_scores),
-        f1=metrics.f1_at(test.labels, test_scores, threshold),
-        f1_threshold=threshold,
-        test_pairs=len(test),
-        test_positives=int(test.labels.sum()),
-    )
+    result.update(pairwise(test.users, test.labels, test_scores, valid.labels, valid_scores))
     return {key: _plain(value) for key, value in result.items()}
+
+
+def pairwise(users: np.ndarray, labels: np.ndarray, scores: np.ndarray, valid_labels: np.ndarray | None,
+             valid_scores: np.ndarray | None) -> dict[str, Any]:  # fmt: skip
+    """AUC, UAUC and F1 on the test pairs (its threshold chosen on the valid pairs), each left out
+    with its reason where the labels cannot define it (implicit feedback has no negatives)."""
+    test_why = metrics.undefined_reason(labels, "test")
+    valid_why = metrics.undefined_reason(valid_labels if valid_labels is not None else np.zeros(0), "valid")
+    out: dict[str, Any] = {"test_pairs": int(len(labels)), "test_positives": int((np.asarray(labels) > 0.5).sum())}
+    if valid_labels is not None and valid_scores is not None:
+        out.update(metrics.defined("valid_auc", lambda: metrics.auc(valid_labels, valid_scores), valid_why))
+    out.update(metrics.defined("auc", lambda: metrics.auc(labels, scores), test_why))
+    out.update(metrics.defined("uauc", lambda: metrics.uauc(users, labels, scores), test_why))
+    threshold = metrics.best_threshold(valid_labels, valid_scores) if valid_why is None else None
+    f1_why = test_why or (valid_why and f"{valid_why} (F1's threshold is chosen there)")
+    out.update(metrics.defined("f1", lambda: metrics.f1_at(labels, scores, float(threshold)), f1_why))
+    if out["f1"] is not None:
+        out["f1_threshold"] = threshold
+    return out
 
 
 def _ranking(model: Recommender, index: IdIndex, split: Split, seen: dict[int, np.ndarray], k: int) -> dict[str, Any]:
@@ -53,7 +75,7 @@ def _ranking(model: Recommender, index: IdIndex, split: Split, seen: dict[int, n
     if warm is not None:  # RecLM's zero-shot protocol: rank among the items held out of training
         seen = {int(u): np.union1d(seen.get(int(u), np.zeros(0, np.int64)), warm) for u in ranked_users}
     top, _ = model.recommend(ranked_users, k, exclude=seen)
-    recall, ndcg = metrics.recall_ndcg_at_k(top.tolist(), [set(i) for i in truth["i"].to_list()], k)
+    recall, ndcg = metrics.recall_ndcg_at_k([t.tolist() for t in top], [set(i) for i in truth["i"].to_list()], k)
     result: dict[str, Any] = {f"recall@{k}": recall, f"ndcg@{k}": ndcg, "ranked_users": int(ranked_users.size)}
     if warm is not None:
         result["ranked_among"] = "held-out items"

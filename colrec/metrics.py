@@ -8,7 +8,7 @@ among sampled candidates (TWiCE).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy.stats import rankdata
@@ -32,6 +32,29 @@ def uauc(users: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> float:
     values = [auc(lab, sco) for lab, sco in zip(np.split(labels, bounds), np.split(scores, bounds), strict=True)]
     values = [v for v in values if not np.isnan(v)]
     return float(np.mean(values)) if values else float("nan")
+
+
+def undefined_reason(labels: np.ndarray, part: str) -> str | None:
+    """Why a pairwise metric (AUC, UAUC, F1) means nothing on these labels, or None when it does:
+    with one class only, AUC has no pairs to rank and F1 is trivially perfect."""
+    labels = np.asarray(labels) > 0.5
+    if labels.size == 0:
+        return f"no {part} pairs"
+    if labels.all():
+        return f"no negatives in {part}"
+    if not labels.any():
+        return f"no positives in {part}"
+    return None
+
+
+def defined(name: str, compute: Callable[[], float], why: str | None) -> dict[str, float | str | None]:
+    """`{name: value}`, or `{name: None, name_undefined: why}` when the labels cannot define it."""
+    if why is not None:
+        return {name: None, f"{name}_undefined": why}
+    value = compute()
+    if np.isnan(value):
+        return {name: None, f"{name}_undefined": "no user or pair with both classes to rank"}
+    return {name: value}
 
 
 def f1_at(labels: np.ndarray, scores: np.ndarray, threshold: float) -> float:
@@ -65,6 +88,25 @@ def recall_ndcg_at_k(ranked: Sequence[Sequence[int]], relevant: Sequence[set[int
         ideal = discounts[: min(k, len(truth))].sum()
         ndcgs.append(float((hits * discounts[: hits.size]).sum() / ideal))
     return (float(np.mean(recalls)), float(np.mean(ndcgs))) if recalls else (float("nan"), float("nan"))
+
+
+def hit_recall_ndcg_at_k(
+    ranked: Sequence[Sequence[int]], relevant: Sequence[set[int]], k: int
+) -> tuple[float, float, float]:
+    """HR@K (share of users with a relevant item in their top K), Recall@K and NDCG@K, averaged over
+    users with at least one relevant item (a list shorter than K counts what it has)."""
+    recall, ndcg = recall_ndcg_at_k(ranked, relevant, k)
+    hits = [any(item in truth for item in list(top)[:k]) for top, truth in zip(ranked, relevant, strict=True) if truth]
+    return (float(np.mean(hits)) if hits else float("nan")), recall, ndcg
+
+
+def ndcg_in_list(ranked: Sequence[int], relevant: set[int], k: int) -> float:
+    """NDCG@K of one reordering of a candidate list, against the best order of that same list
+    (ideal: its relevant items first), so that reorderings of one list compare on one scale."""
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    gains = np.array([item in relevant for item in list(ranked)[:k]], dtype=np.float64)
+    ideal = discounts[: min(k, sum(item in relevant for item in ranked))].sum()
+    return float((gains * discounts[: gains.size]).sum() / ideal) if ideal else float("nan")
 
 
 def hr_ndcg_sampled(positive_scores: np.ndarray, negative_scores: Sequence[np.ndarray], k: int) -> tuple[float, float]:

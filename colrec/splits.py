@@ -10,6 +10,8 @@ whole day included) are never seen.
   70% of long-tail rows train, the rest of the long tail 15/15 valid/test.
 - leave-one-out (TWiCE): per user, last row test, second last valid; sampled negatives per test user.
 - random (RecLM/RecBole): per-user ratio split; `zero-shot` holds a share of items out of training.
+With `serve`, any of them is the serving fit instead: every row up to `as_of` in train, labelled the
+protocol's way, nothing held out.
 Labels: rating > 3 (or the source's label) for temporal and long-tail; implicit (all 1) otherwise.
 """
 
@@ -43,6 +45,9 @@ class SplitConfig:
     negatives: int = 99  # leave-one-out: sampled negatives per test user
     positive_above: float = 3.0  # label = rating > this, where the source gives no label
     implicit: bool | None = None  # all rows positive; default: by protocol (IMPLICIT)
+    # The serving fit: every row up to `as_of` is training data, labelled as the protocol labels
+    # them, nothing held out (what the models whose outputs downstream reads are fit on).
+    serve: bool = False
 
     def __post_init__(self) -> None:
         if self.name not in SPLITS:
@@ -78,6 +83,8 @@ def make_split(interactions: pl.DataFrame, config: SplitConfig) -> Split:
     if rows.height == 0:
         raise ColrecError(f"no interactions{f' on or before {config.as_of}' if config.as_of else ''}: nothing to split")
     rows = rows.sort("ts", "interaction_id")
+    if config.serve:
+        return Split(config, rows.with_columns(pl.lit("train").alias("part")), info={"serve": True})
     builders = {
         "temporal": _temporal,
         "long-tail": _long_tail,

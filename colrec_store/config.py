@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         description="SCORE's SARE base: a cross-encoder, or an encoder that gets a new head (production: "
         "bge-reranker-large).",
     )
+    serve_method: str = Field(
+        default="auto",
+        description="What serving_recommendations serves: auto (the method with the best prospective NDCG@10 "
+        "over the last nights, the first CF method until there is evidence) or a method name (mf, llm, ...).",
+    )
     vllm_memory_share: float = Field(default=0.3, description="vLLM gpu_memory_utilization (on CPU: share of RAM).")
     vllm_tensor_parallel: int = Field(default=1, ge=1, description="GPUs one vLLM engine spans (big models).")
     train_max_interactions: int | None = Field(

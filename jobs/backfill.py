@@ -36,11 +36,22 @@ def dates(start: dt.date, end: dt.date, every: dt.timedelta) -> list[dt.date]:
 
 
 def run(
-    ctx: JobContext, dataset: str, plan: refresh.RefreshPlan, start: dt.date, end: dt.date, every: dt.timedelta
+    ctx: JobContext,
+    dataset: str,
+    plan: refresh.RefreshPlan,
+    start: dt.date,
+    end: dt.date,
+    every: dt.timedelta,
+    *,
+    allow_future: bool = False,
 ) -> list[dict[str, Any]]:
+    days = dates(start, end, every)
+    today = dt.datetime.now(dt.UTC).date()
+    if days[-1] > today and not allow_future:  # refused before the first date runs, not halfway
+        raise ColrecError(f"--to {end} is after today ({today}, UTC): refused (pass --allow-future if you mean it)")
     results = []
-    for day in dates(start, end, every):
-        log.info("backfill %s: %s", dataset, day)
-        result = refresh.run(ctx, dataset, plan, as_of=day)
+    for number, day in enumerate(days, 1):
+        log.info("backfill %s: %s (%d of %d)", dataset, day, number, len(days))
+        result = refresh.run(ctx, dataset, plan, as_of=day, allow_future=allow_future)
         results.append({k: result.get(k) for k in ("as_of", "status", "run_id")})
     return results

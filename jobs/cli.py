@@ -270,7 +270,7 @@ def recommend(
     as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Top-N per user (seen items excluded) into `recommendations`, staged until a refresh publishes it."""
+    """Top-N per user (seen items excluded) into `recommendations`, published with its run (latest_recommendations)."""
     from jobs import recommend as job
 
     result = job.run(job_context(typer_ctx), dataset, method, top, as_of=as_date(as_of))
@@ -493,14 +493,19 @@ def demo(
     console.print_table(
         "ml100k", [result["stats"]], ["dataset", "users", "items", "interactions", "first_ts", "last_ts"]
     )
-    done = result["refresh"]
-    console.out.print(f"refresh as of {done['as_of']}: {done['status']} (run {done['run_id']})")
+    for done in result["nights"]:
+        console.out.print(f"refresh as of {done['as_of']}: {done['status']} (run {done['run_id']})")
+    columns = ["method", "users", "hr@10", "ndcg@10", "base ndcg@10", "held-out"]
+    console.print_table("each method: its previous night's lists on what came next, and held out",
+                        result["side_by_side"], columns)  # fmt: skip
+    served = result["served"]
+    console.out.print(f"served (serving_recommendations): {served.get('method')}: {served.get('why')}")
     console.out.print(
         f"\n[bold]SQL[/bold] (users = {result['users']}):\n{result['sql']}\n", markup=True, highlight=False
     )
     for method, found in result["sample"].items():
         console.print_table(f"latest_recommendations, method {method}", found,
-                            ["user_id", "rank", "item_id", "score", "as_of"])  # fmt: skip
+                            ["user_id", "rank", "item_id", "title", "score", "as_of"])  # fmt: skip
 
 
 def main() -> None:

@@ -45,6 +45,12 @@ PlanSideOpt = Annotated[
     str, typer.Option("--side", help="train step: none, or text (item text fused into mf/lightgcn, RecLM).")
 ]
 PlanSparseOpt = Annotated[bool, typer.Option("--sparse", help="train step (mf): updates touch only a batch's rows.")]
+EvaluateEveryOpt = Annotated[
+    int, typer.Option("--evaluate-every", help="The split's own fit and metrics every N-th night (serving: nightly).")
+]
+AllowFutureOpt = Annotated[
+    bool, typer.Option("--allow-future", help="Accept an as-of date after today (UTC); refused otherwise.")
+]
 
 
 def _plan(options: dict[str, Any]) -> object:
@@ -67,6 +73,7 @@ def _plan(options: dict[str, Any]) -> object:
         score_limit=options["score_limit"],
         side=options["side"],
         sparse=options["sparse"],
+        evaluate_every=options["evaluate_every"],
     )
 
 
@@ -85,10 +92,12 @@ def refresh(
     score_limit: ScoreLimitOpt = None,
     side: PlanSideOpt = "none",
     sparse: PlanSparseOpt = False,
+    evaluate_every: EvaluateEveryOpt = 1,
     model: Annotated[str | None, typer.Option(help="LLM of the LLM steps (default: COLREC_LLM_MODEL).")] = None,
     source: SourceOpt = None,
     source_format: SourceFormatOpt = None,
     executor: ExecutorOpt = None,
+    allow_future: AllowFutureOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """One nightly refresh (default as-of: today, UTC): every step as a staged run, published together.
@@ -97,7 +106,8 @@ def refresh(
     from jobs import refresh as job
 
     plan = _plan(locals())
-    result = job.run(job_context(typer_ctx, executor), dataset, plan, as_date(as_of))  # type: ignore[arg-type]
+    ctx = job_context(typer_ctx, executor)
+    result = job.run(ctx, dataset, plan, as_date(as_of), allow_future=allow_future)  # type: ignore[arg-type]
     show(result, as_json, f"{dataset}: refresh")
 
 
@@ -118,8 +128,10 @@ def backfill(
     score_limit: ScoreLimitOpt = None,
     side: PlanSideOpt = "none",
     sparse: PlanSparseOpt = False,
+    evaluate_every: EvaluateEveryOpt = 1,
     model: Annotated[str | None, typer.Option(help="LLM of the LLM steps.")] = None,
     executor: ExecutorOpt = None,
+    allow_future: AllowFutureOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """A refresh per date, oldest first; dates already published are skipped (rerun to resume)."""
@@ -127,7 +139,8 @@ def backfill(
 
     plan = _plan(locals())
     ctx = job_context(typer_ctx, executor)
-    rows = job.run(ctx, dataset, plan, start.date(), end.date(), job.parse_every(every))  # type: ignore[arg-type]
+    rows = job.run(ctx, dataset, plan, start.date(), end.date(), job.parse_every(every),  # type: ignore[arg-type]
+                   allow_future=allow_future)  # fmt: skip
     if as_json:
         console.print_json(rows)
     else:
@@ -150,6 +163,7 @@ def schedule(
     score_limit: ScoreLimitOpt = None,
     side: PlanSideOpt = "none",
     sparse: PlanSparseOpt = False,
+    evaluate_every: EvaluateEveryOpt = 1,
     model: Annotated[str | None, typer.Option(help="LLM of the LLM steps.")] = None,
 ) -> None:
     """Run refresh for each dataset on a cron expression until SIGTERM (job store in Postgres)."""

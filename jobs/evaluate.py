@@ -12,11 +12,10 @@ from typing import Any
 
 import polars as pl
 
-from colrec import metrics
 from colrec.cf.base import Recommender
 from colrec.cf.registry import models
 from colrec.errors import ColrecError
-from colrec.evaluation import evaluate
+from colrec.evaluation import evaluate, pairwise
 from colrec_store.repositories.models import latest_model, latest_score_run
 from colrec_store.repositories.outputs import read_predictions
 from jobs.context import JobContext
@@ -64,14 +63,19 @@ def _from_predictions(ctx: JobContext, window: Window, method: str, split: str, 
     result: dict[str, Any] = {"method": method, "split": split, "score_run": scored}
     test = joined.filter(pl.col("part") == "test")
     if test.height:
-        labels, scores = test["label"].to_numpy(), test["score"].to_numpy()
-        result.update(auc=metrics.auc(labels, scores), uauc=metrics.uauc(test["user_id"].to_numpy(), labels, scores),
-                      test_pairs=test.height)  # fmt: skip
         valid = joined.filter(pl.col("part") == "valid")
-        if valid.height:
-            threshold = metrics.best_threshold(valid["label"].to_numpy(), valid["score"].to_numpy())
-            result.update(f1=metrics.f1_at(labels, scores, threshold), f1_threshold=threshold)
+        result.update(pairwise(test["user_id"].to_numpy(), test["label"].to_numpy(), test["score"].to_numpy(),
+                               valid["label"].to_numpy(), valid["score"].to_numpy()))  # fmt: skip
     params = {"method": method, **split_params(split, as_of, seed), "score_run": scored}
     with ctx.run("evaluate", dataset_id=window.dataset_id, params=params, as_of=as_of) as record:
-        record.metrics.update({k: v for k, v in result.items() if isinstance(v, float | int)})
+        record.metrics.update(metric_values(result))
     return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in result.items()}
+
+
+def metric_values(result: dict[str, Any]) -> dict[str, Any]:
+    """The metrics of a result: numbers, and each undefined one as None beside its reason."""
+    return {
+        k: v
+        for k, v in result.items()
+        if isinstance(v, float | int) or k.endswith("_undefined") or (v is None and f"{k}_undefined" in result)
+    }

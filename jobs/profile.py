@@ -118,7 +118,7 @@ def run(
                     )
                 if carry is not None:
                     record.metrics.update(_carry_over(session, carry.from_run, record.id, fresh))
-                record.finish(session, "staged")
+                record.finish(session, "published")  # staged inside a refresh
     finally:
         llm.close()
     return {"run_id": record.id, **record.metrics}

@@ -127,7 +127,7 @@ def run(
                         for r in made
                     ],
                 )
-                record.finish(session, "staged")
+                record.finish(session, "published")  # staged inside a refresh
     finally:
         llm.close()
     return {"run_id": record.id, **record.metrics}

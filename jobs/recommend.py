@@ -1,5 +1,6 @@
 """`colrec-jobs recommend`: top-N items per user from the newest model of a method, seen items
-excluded, written to `recommendations` as a staged run (the refresh publishes it)."""
+excluded, written to `recommendations`. Run alone it publishes its run with its rows in one
+transaction; as a step of a refresh it is staged and the refresh publishes it."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def run(
 ) -> dict[str, Any]:
     with ctx.transaction() as session:
         artifact, trained = latest_model(session, find_dataset(session, dataset), method, split, model_run)
-    window = load_window(ctx, dataset, str(trained.params["split"]), as_of)
+    window = load_window(ctx, dataset, str(trained.params["split"]), as_of, serve=bool(trained.params.get("serve")))
     model = Recommender.load(Path(artifact.path or ""))
     history = window.index.interactions(window.split.rows)
     if isinstance(model, SASRec):
@@ -54,9 +55,9 @@ def run(
                 dataset_id=window.dataset_id,
                 method=method,
                 user_ids=window.index.users,
-                item_ids=window.index.items[items],
-                scores=scores,
+                item_ids=[window.index.items[row].tolist() for row in items],
+                scores=[row.tolist() for row in scores],
             )
             record.metrics.update(rows=written, users=int(users.size))
-            record.finish(session, "staged")
+            record.finish(session, "published")  # staged instead inside a refresh, which publishes
     return {"run_id": record.id, **record.metrics}

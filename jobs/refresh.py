@@ -5,6 +5,13 @@ one transaction publishes them all together with the refresh, so the `latest_*` 
 the previous date's outputs to the new ones at once. A failing step fails the refresh and leaves
 what was published untouched. One refresh per dataset at a time (an advisory lock); a refresh of a
 date already published with the same plan does nothing.
+
+Two fits per model: what downstream reads (recommendations, embeddings, neighbours, the rerank)
+comes from the serving fit on every interaction up to the date; the split's protocol (the papers')
+gets its own fit, on evaluation nights (every `evaluate_every`-th), for the metrics, SCORE's
+evidence and the score step. Every night also measures what the previous published refresh's
+lists earned on the interactions that arrived since (jobs.prospective), and names the method that
+`serving_recommendations` serves (settings.serve_method).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from colrec_store.repositories.datasets import dataset_id as find_dataset
 from jobs.context import JobContext, one_line
 
 if TYPE_CHECKING:
+    from jobs.llm_work import CachedLLM
     from jobs.train import WarmStart
 
 log = logging.getLogger(__name__)
@@ -65,6 +73,9 @@ class RefreshPlan:
     # training, where the nightly profile step reads every interaction and runs after it.
     side: str = "none"
     sparse: bool = False  # MF: optimizer steps touch only a batch's rows (train --sparse)
+    # The split's own fit and its metrics (and the rerank's held-out check) run every N-th night;
+    # the serving fit and the prospective check run every night.
+    evaluate_every: int = 1
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.steps if s not in STEPS]
@@ -74,6 +85,8 @@ class RefreshPlan:
             raise ColrecError("a refresh needs at least one collaborative method (e.g. --methods mf)")
         if self.full_every < 1 or (self.warm_epochs is not None and self.warm_epochs < 1):
             raise ColrecError("--full-every must be 1 or more and --warm-epochs 0 (off) or more")
+        if self.evaluate_every < 1:
+            raise ColrecError("--evaluate-every must be 1 or more")
         if self.source and not self.source_format:
             raise ColrecError("--source needs --format")
         _check_model_options(self.methods, self.side, self.sparse)
@@ -90,7 +103,7 @@ class RefreshPlan:
 
 # Plan fields added after plans were first published, left out of the key at their default: a
 # date published before they existed keeps its key, so reruns and warm starts still find it.
-LATER_FIELDS = ("side", "sparse")
+LATER_FIELDS = ("side", "sparse", "evaluate_every")
 
 
 def _check_model_options(methods: tuple[str, ...], side: str, sparse: bool) -> None:
@@ -112,15 +125,33 @@ class _State:
     as_of: dt.date
     plan: RefreshPlan
     dataset_id: int | None = None
-    trained: dict[str, int] = field(default_factory=dict)  # method -> train run
+    trained: dict[str, int] = field(default_factory=dict)  # method -> train run of the serving fit
+    split_models: dict[str, int] = field(default_factory=dict)  # method -> train run of the split's own fit
+    evaluating: bool = True  # an evaluation night (plan.evaluate_every)
     recommended: dict[str, int] = field(default_factory=dict)  # method -> recommend run
     neighbours_run: int | None = None
     evidence_run: int | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
+    llm: CachedLLM | None = None  # one engine for the rerank and its evaluation, opened on first need
+
+    def shared_llm(self, ctx: JobContext) -> CachedLLM:
+        from jobs.llm_work import CachedLLM
+
+        if self.llm is None:
+            self.llm = CachedLLM(ctx, self.plan.llm_model)
+        return self.llm
 
 
-def run(ctx: JobContext, dataset: str, plan: RefreshPlan, as_of: dt.date | None = None) -> dict[str, Any]:
-    as_of = as_of or dt.datetime.now(dt.UTC).date()
+def run(
+    ctx: JobContext, dataset: str, plan: RefreshPlan, as_of: dt.date | None = None, *, allow_future: bool = False
+) -> dict[str, Any]:
+    """`allow_future`: accept an as-of date after today (UTC). Without it such a date is refused:
+    once published it would shadow every later real night in the latest_* views."""
+    today = dt.datetime.now(dt.UTC).date()
+    as_of = as_of or today
+    if as_of > today and not allow_future:
+        raise ColrecError(f"--as-of {as_of} is after today ({today}, UTC): refused, since the latest_* views would "
+                         "serve it over every later night (pass --allow-future if you mean it)")  # fmt: skip
     if not plan.source or "ingest" not in plan.steps:
         with ctx.transaction() as session:
             find_dataset(session, dataset)  # an unknown dataset fails here, before any run is recorded
@@ -135,7 +166,12 @@ def run(ctx: JobContext, dataset: str, plan: RefreshPlan, as_of: dt.date | None 
         if done is not None:
             log.info("%s as of %s is already published (run %d): nothing to do", dataset, as_of, done)
             return {"status": "already published", "run_id": done, "dataset": dataset, "as_of": as_of.isoformat()}
-        return _refresh(ctx, _State(dataset, as_of, plan), lock)
+        state = _State(dataset, as_of, plan)
+        try:
+            return _refresh(ctx, state, lock)
+        finally:
+            if state.llm is not None:
+                state.llm.close()
 
 
 def _refresh(ctx: JobContext, state: _State, lock: DatasetLock) -> dict[str, Any]:
@@ -145,11 +181,16 @@ def _refresh(ctx: JobContext, state: _State, lock: DatasetLock) -> dict[str, Any
         steps = ctx.child(record.id)
         step = "start"
         try:
+            state.evaluating = _evaluation_night(ctx, state)
+            state.outputs["evaluated"] = state.evaluating
             for step in plan.steps:
                 lock.check()
                 with record.timed(step):
                     STEP_FUNCTIONS[step](steps, state)
                 record.dataset_id = state.dataset_id
+            step = "prospective"
+            with record.timed(step):
+                _prospective(steps, state)
             step = "publish"
             with lock.transaction() as session:  # on the lock's connection: no lock, no publish
                 record.metrics.update(steps_published=store.publish_steps(session, record.id), **state.outputs)
@@ -193,6 +234,9 @@ def _split(ctx: JobContext, state: _State) -> None:
 
 
 def _train(ctx: JobContext, state: _State) -> None:
+    """The serving fit of every method (warm-started from last night's), and on evaluation nights,
+    or when SCORE's steps need it, the split's own fit from scratch. The split's fit never
+    warm-starts: last night's model may have trained on rows that tonight's split holds out."""
     from jobs import train
 
     _ensure_dataset(ctx, state)
@@ -202,15 +246,32 @@ def _train(ctx: JobContext, state: _State) -> None:
         warm = _warm_source(ctx, state, method)
         epochs = p.warm_epochs if warm else p.epochs
         result = train.run(ctx, state.dataset, method, p.split, as_of=state.as_of, seed=p.seed, epochs=epochs,
-                           warm=warm, side=p.side, sparse=p.sparse)  # fmt: skip
+                           warm=warm, side=p.side, sparse=p.sparse, serve=True)  # fmt: skip
         state.trained[method] = result["run_id"]
         warm_from[method] = warm.from_run if warm else None
     state.outputs["warm_start_from"] = warm_from
+    state.outputs["serve_fit_interactions"] = result["train"]
+    if state.evaluating or {"retrieve", "score"} & set(p.steps):
+        for method in p.methods:
+            result = train.run(ctx, state.dataset, method, p.split, as_of=state.as_of, seed=p.seed, epochs=p.epochs,
+                               side=p.side, sparse=p.sparse)  # fmt: skip
+            state.split_models[method] = result["run_id"]
+
+
+def _evaluation_night(ctx: JobContext, state: _State) -> bool:
+    """Whether tonight evaluates: none of the previous `evaluate_every - 1` published refreshes of
+    this plan did."""
+    every = state.plan.evaluate_every
+    if every == 1:
+        return True
+    with ctx.transaction() as session:
+        recent = store.recent_refreshes(session, state.dataset, state.as_of, state.plan.key(), every - 1)
+    return not any(metrics.get("evaluated", True) for _, _, metrics in recent)
 
 
 def _warm_source(ctx: JobContext, state: _State, method: str) -> WarmStart | None:
-    """The previous published refresh's model of this kind to start from, unless warm starts are
-    off, the model cannot warm-start, the file is gone, or the chain of warm starts is full."""
+    """The previous published refresh's serving model of this kind to start from, unless warm
+    starts are off, the model cannot warm-start, the file is gone, or the chain of warm starts is full."""
     from colrec.cf.registry import model_class
     from jobs.train import WarmStart
 
@@ -219,7 +280,7 @@ def _warm_source(ctx: JobContext, state: _State, method: str) -> WarmStart | Non
         return None
     with ctx.transaction() as session:
         previous = store.previous_refresh(session, state.dataset, state.as_of, p.key())
-        artifact = store.step_model(session, previous[0], method) if previous else None
+        artifact = store.step_model(session, previous[0], method, serve=True) if previous else None
         if artifact is None or artifact.path is None or not Path(artifact.path).exists():
             return None
         chain = int(artifact.config.get("warm_start", {}).get("chain", 0)) + 1
@@ -244,7 +305,8 @@ def _retrieve(ctx: JobContext, state: _State) -> None:
     cf_model = "sasrec" if "sasrec" in p.methods else p.methods[0]
     config = dataclasses.replace(retrieve.RetrieveConfig(), cf_model=cf_model)
     result = retrieve.run(ctx, state.dataset, p.split, parts=("test",), limit=p.score_limit, as_of=state.as_of,
-                          seed=p.seed, model=p.llm_model, config=config, cf_run=_trained(state, cf_model))  # fmt: skip
+                          seed=p.seed, model=p.llm_model, config=config,
+                          cf_run=_trained(state, cf_model, split_fit=True))  # fmt: skip
     state.evidence_run = result["run_id"]
     state.outputs["retrieve"] = {k: result.get(k) for k in ("pairs", "pairs_with_evidence", "llm_calls", "cache_hits")}
 
@@ -268,7 +330,7 @@ def _rerank(ctx: JobContext, state: _State) -> None:
     carry_from, changed = _carry_source(ctx, state, "recommend", rerank.METHOD) or (None, None)
     result = rerank.run(ctx, _id(state), state.recommended[first], first, as_of=state.as_of,
                         candidates=p.rerank_candidates, users=p.rerank_users, model=p.llm_model,
-                        changed=changed, carry_from=carry_from)  # fmt: skip
+                        changed=changed, carry_from=carry_from, llm=state.shared_llm(ctx))  # fmt: skip
     state.recommended[rerank.METHOD] = result["run_id"]
     state.outputs["rerank"] = {k: result.get(k) for k in ("reranked_users", "users", "llm_calls", "cache_hits")}
 
@@ -315,20 +377,43 @@ def _score_method(state: _State) -> str:
 
 
 def _evaluate(ctx: JobContext, state: _State) -> None:
-    from jobs import evaluate
+    """On evaluation nights: each method's metrics from the split's own fit, the LLM rerank's
+    NDCG within its lists beside the CF order it started from, and the score step's AUC."""
+    from jobs import evaluate, rerank
 
     p = state.plan
-    metrics = {}
+    if not state.evaluating:
+        state.outputs["metrics"] = {"skipped": f"this plan evaluates every {p.evaluate_every} nights"}
+        return
+    metrics: dict[str, Any] = {}
     for method in p.methods:
-        result = evaluate.run(
-            ctx, state.dataset, method, p.split, as_of=state.as_of, seed=p.seed, model_run=_trained(state, method)
-        )
-        metrics[method] = {k: v for k, v in result.items() if isinstance(v, float)}
+        result = evaluate.run(ctx, state.dataset, method, p.split, as_of=state.as_of, seed=p.seed,
+                              model_run=_trained(state, method, split_fit=True))  # fmt: skip
+        metrics[method] = evaluate.metric_values(result)
+    if "rerank" in p.steps:
+        first = p.methods[0]
+        metrics[rerank.METHOD] = rerank.evaluate_held_out(
+            ctx, state.dataset, p.split, _trained(state, first, split_fit=True), first, as_of=state.as_of,
+            seed=p.seed, candidates=p.rerank_candidates, users=p.rerank_users, model=p.llm_model,
+            llm=state.shared_llm(ctx),
+        )  # fmt: skip
     if "score" in p.steps:
         method = _score_method(state)
         result = evaluate.run(ctx, state.dataset, method, p.split, as_of=state.as_of, seed=p.seed)
-        metrics[method] = {k: v for k, v in result.items() if isinstance(v, float)}
+        metrics[method] = evaluate.metric_values(result)
     state.outputs["metrics"] = metrics
+
+
+def _prospective(ctx: JobContext, state: _State) -> None:
+    """What the previous published refresh's lists earned since, and which method to serve."""
+    from jobs import prospective
+
+    p = state.plan
+    state.outputs["prospective"] = prospective.run(ctx, state.dataset, state.as_of, p.split)
+    state.outputs["serving"] = prospective.choose_served(
+        ctx, state.dataset, state.as_of, tonight=state.outputs["prospective"],
+        published=list(state.recommended), base=p.methods[0],
+    )  # fmt: skip
 
 
 def _ensure_dataset(ctx: JobContext, state: _State) -> None:
@@ -343,10 +428,12 @@ def _id(state: _State) -> int:
     return state.dataset_id
 
 
-def _trained(state: _State, method: str) -> int:
-    if method not in state.trained:
+def _trained(state: _State, method: str, *, split_fit: bool = False) -> int:
+    """The train run of a method's serving fit, or of the split's own fit."""
+    models = state.split_models if split_fit else state.trained
+    if method not in models:
         raise ColrecError(f"step needs a {method!r} model trained in this refresh: include the train step")
-    return state.trained[method]
+    return models[method]
 
 
 STEP_FUNCTIONS: dict[str, Callable[[JobContext, _State], None]] = {

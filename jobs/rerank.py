@@ -9,19 +9,26 @@ their prompts, did not change)."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from colrec import metrics
+from colrec.cf.base import Recommender
+from colrec.cf.data import seen_items
+from colrec.cf.sasrec import SASRec
 from colrec.errors import ColrecError
 from colrec.llm.prompts import History, tallrec_yes_no
 from colrec.splits import labelled, until
 from colrec_store.repositories import interactions
+from colrec_store.repositories.models import latest_model
 from colrec_store.repositories.outputs import read_recommendations, write_recommendations
 from colrec_store.repositories.refresh import carry_recommendations
 from jobs.context import JobContext
 from jobs.llm_work import CachedLLM
+from jobs.windows import item_texts, load_window, split_params
 
 METHOD = "llm"
 
@@ -39,7 +46,9 @@ def run(
     history_len: int = 10,
     changed: frozenset[int] | None = None,
     carry_from: int | None = None,
+    llm: CachedLLM | None = None,
 ) -> dict[str, Any]:
+    """`llm`: an engine the caller opened and closes (a refresh shares one across its steps)."""
     with ctx.transaction() as session:
         cf = read_recommendations(session, source_run, source_method, candidates)
         rows = labelled(until(interactions.interactions(session, dataset_id), as_of)).sort("ts", "interaction_id")
@@ -49,12 +58,13 @@ def run(
             before = set(read_recommendations(session, carry_from, METHOD, top=1)["user_id"].to_list())
     if cf.height == 0:
         raise ColrecError(f"run {source_run} has no {source_method!r} recommendations to rerank")
-    targets = sorted(cf["user_id"].unique().to_list())[:users]
+    targets = _most_recent_first(rows, cf["user_id"].unique().to_list())[:users]
     # A user is reranked when their history changed, or when the previous run did not cover them.
     fresh = targets if changed is None else [u for u in targets if u in changed or u not in before]
-    titles = {int(i): t or "" for i, t in zip(items["id"], items["title"], strict=True)}
+    titles, _ = item_texts(items)
     pairs = cf.filter(pl.col("user_id").is_in(fresh))
-    llm = CachedLLM(ctx, model)
+    owned = llm is None
+    llm = llm or CachedLLM(ctx, model)
     params = {"method": METHOD, "source_run": source_run, "source_method": source_method, "candidates": candidates,
               "users": users, "model": llm.model_name, "history_len": history_len, "carry_from": carry_from,
               "as_of": as_of.isoformat() if as_of else None}  # fmt: skip
@@ -77,8 +87,82 @@ def run(
                                       carried_rows=carried)  # fmt: skip
                 record.finish(session, "published")
     finally:
-        llm.close()
+        if owned:
+            llm.close()
     return {"run_id": record.id, **record.metrics}
+
+
+def evaluate_held_out(
+    ctx: JobContext,
+    dataset: str,
+    split: str,
+    model_run: int,
+    base_method: str,
+    *,
+    as_of: dt.date | None = None,
+    seed: int = 0,
+    candidates: int = 20,
+    users: int | None = None,
+    model: str | None = None,
+    history_len: int = 10,
+    llm: CachedLLM | None = None,
+) -> dict[str, Any]:
+    """The rerank on the split's protocol: the split's own fit ranks each test user's top
+    `candidates` (items seen outside test excluded), the LLM reorders them from the user's history
+    outside the test part, and both orders get NDCG@5/@10 within the list against the test
+    positives. Users whose list holds no test positive cannot tell the orders apart and are left
+    out; of the others, the first `users` (by id) are reranked. An `evaluate` run (method llm)."""
+    window = load_window(ctx, dataset, split, as_of, seed)
+    with ctx.transaction() as session:
+        artifact, _ = latest_model(session, window.dataset_id, base_method, split, model_run)
+        raw = labelled(until(interactions.interactions(session, window.dataset_id), as_of))
+    cf = Recommender.load(Path(artifact.path or ""))
+    index, rows = window.index, window.split.rows
+    outside = rows.filter(pl.col("part") != "test")
+    known = index.interactions(outside)
+    if isinstance(cf, SASRec):
+        cf.extend_history(known)  # the lists come after everything before the test part
+    positives = rows.filter((pl.col("part") == "test") & (pl.col("label") == 1))
+    truth = {int(u): set(g["item_id"].to_list()) for (u,), g in positives.group_by("user_id")}
+    tested = np.array(sorted(truth))
+    lists, _ = cf.recommend(index.user_index(tested), candidates, exclude=seen_items(known.users, known.items))
+    cf_order = {int(u): index.items[row].tolist() for u, row in zip(tested, lists, strict=True)}
+    chosen = [u for u in cf_order if truth[u] & set(cf_order[u])][:users]
+    pairs = pl.DataFrame(
+        [(u, r, i) for u in chosen for r, i in enumerate(cf_order[u], 1)],
+        schema={"user_id": pl.Int64, "rank": pl.Int64, "item_id": pl.Int64}, orient="row",
+    )  # fmt: skip
+    history = raw.join(outside.select("interaction_id"), on="interaction_id", how="semi")
+    owned = llm is None
+    llm = llm or CachedLLM(ctx, model)
+    params = {"method": METHOD, "protocol": "rerank within the split's CF lists", "base_method": base_method,
+              "model_run": model_run, "candidates": candidates, "users": users, "model": llm.model_name,
+              **split_params(split, as_of, seed)}  # fmt: skip
+    try:
+        with ctx.run("evaluate", dataset_id=window.dataset_id, params=params, as_of=as_of) as record:
+            prompts = _prompts(llm, history, pairs, window.titles, history_len)
+            with record.timed("llm"):
+                scores = llm.score_yes_no(prompts, record) if prompts else np.zeros(0)
+            reranked = _rank(pairs.with_columns(pl.Series("p_yes", scores, pl.Float64)))
+            llm_order = {int(u): items for u, items in zip(reranked[0], reranked[1], strict=True)}
+            record.metrics.update(_ndcg_side_by_side(chosen, llm_order, cf_order, truth),
+                                  users=len(chosen), test_users=len(cf_order), candidates=candidates,
+                                  base_method=base_method)  # fmt: skip
+    finally:
+        if owned:
+            llm.close()
+    return dict(record.metrics)
+
+
+def _ndcg_side_by_side(
+    users: list[int], llm_order: dict[int, list[int]], cf_order: dict[int, list[int]], truth: dict[int, set[int]]
+) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for k in (5, 10):
+        for name, order in ((f"ndcg@{k}", llm_order), (f"cf_ndcg@{k}", cf_order)):
+            values = [metrics.ndcg_in_list(order[u], truth[u], k) for u in users]
+            out[name] = round(float(np.mean(values)), 6) if values else None
+    return out
 
 
 def _prompts(
@@ -95,6 +179,14 @@ def _prompts(
         llm.render(tallrec_yes_no(histories.get(user, History()), titles[item]))
         for user, item in zip(pairs["user_id"].to_list(), pairs["item_id"].to_list(), strict=True)
     ]
+
+
+def _most_recent_first(rows: pl.DataFrame, users: list[int]) -> list[int]:
+    """With a budget of fewer users than all, the LLM reranks the most recently active ones first
+    (the likeliest to come back and read their list); ties, and users with no history, by id."""
+    last = rows.group_by("user_id").agg(pl.col("ts").max().alias("last"))
+    ordered = pl.DataFrame({"user_id": users}, schema={"user_id": pl.Int64}).join(last, on="user_id", how="left")
+    return ordered.sort(["last", "user_id"], descending=[True, False], nulls_last=True)["user_id"].to_list()
 
 
 def _rank(scored: pl.DataFrame) -> tuple[np.ndarray, list[list[int]], list[list[float]]]:

@@ -82,7 +82,7 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "llm", parts
                     record.metrics["evidence_rows"] = write_evidence(
                         session, [{**row, "run_id": record.id} for row in evidence]
                     )
-                record.finish(session, "staged")
+                record.finish(session, "published")  # staged inside a refresh
     finally:
         llm.close()
     return {"run_id": record.id, **record.metrics}

@@ -58,14 +58,17 @@ def run(
     profile_run: int | None = None,
     max_interactions: int | None = None,
     sparse: bool = False,
+    serve: bool = False,
 ) -> dict[str, Any]:
     """`side`: RecLM's profile fusion (jobs.side): none, text, profiles or text+profiles.
     `max_interactions` (default: settings.train_max_interactions): fit on the newest that many
     training interactions only, the window one machine's memory and night can take; every user
     and item still gets embeddings, and evaluation is unchanged. `sparse` (MF): optimizer steps
-    that touch only a batch's rows (for millions of users)."""
+    that touch only a batch's rows (for millions of users). `serve`: the serving fit, on every
+    interaction up to `as_of` labelled as `split` labels them; nothing is held out, so it records
+    no evaluation metrics (the split's own fit does)."""
     max_interactions = max_interactions or ctx.settings.train_max_interactions
-    window = load_window(ctx, dataset, split, as_of, seed)
+    window = load_window(ctx, dataset, split, as_of, seed, serve=serve)
     index = window.index
     model = build(model_name, index.n_users, index.n_items, epochs=epochs, dim=dim, lr=lr, seed=seed,
                   sparse=sparse or None)  # fmt: skip
@@ -78,7 +81,8 @@ def run(
             model.set_side_features(features)
         except ValueError as err:
             raise ColrecError(str(err)) from err
-    params = {"model": model_name, **split_params(split, as_of, seed), "config": dataclasses.asdict(model.config),
+    config = dataclasses.asdict(model.config)
+    params = {"model": model_name, **split_params(split, as_of, seed, serve), "config": config,
               "max_interactions": max_interactions, **side_info}  # fmt: skip
     if warm is not None:
         _warm_start(model, index, warm)
@@ -97,8 +101,9 @@ def run(
 
         with record.timed("fit"):
             report = model.fit(train, valid if valid.labels.size and valid.has_negatives else None, on_epoch)
-        with record.timed("evaluate"):
-            record.metrics.update(evaluate(model, window.split, index, k))
+        if not serve:
+            with record.timed("evaluate"):
+                record.metrics.update(evaluate(model, window.split, index, k))
         # the median epoch: the first one also pays for one-off set-up (torch imports its compiler then)
         seconds_per_epoch = round(float(np.median(np.diff(ends))), 4) if len(ends) > 1 else None
         record.metrics.update(epochs_run=report["epochs_run"], best_epoch=report["best_epoch"],

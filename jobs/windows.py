@@ -31,13 +31,16 @@ class Window:
         return {int(u): f["item_id"].to_list() for (u,), f in liked.group_by("user_id", maintain_order=True)}
 
 
-def load_window(ctx: JobContext, dataset: str, split: str, as_of: dt.date | None = None, seed: int = 0) -> Window:
+def load_window(
+    ctx: JobContext, dataset: str, split: str, as_of: dt.date | None = None, seed: int = 0, *, serve: bool = False
+) -> Window:
+    """`serve`: every interaction up to the date in train, labelled as `split` labels them."""
     with ctx.transaction() as session:
         dataset_id = find_dataset(session, dataset)
         rows = interactions.interactions(session, dataset_id)
         users = interactions.user_ids(session, dataset_id)
         items = interactions.items(session, dataset_id)
-    cut = make_split(rows, SplitConfig(name=split, as_of=as_of, seed=seed))
+    cut = make_split(rows, SplitConfig(name=split, as_of=as_of, seed=seed, serve=serve))
     index = IdIndex(np.sort(users.to_numpy()), items["id"].to_numpy())
     return Window(dataset_id, cut, index, items["attributes"].to_list(), *item_texts(items))
 
@@ -48,5 +51,8 @@ def item_texts(items: pl.DataFrame) -> tuple[dict[int, str], dict[int, str]]:
     return titles, {int(i): d for i, d in zip(items["id"], items["description"], strict=True) if d}
 
 
-def split_params(split: str, as_of: dt.date | None, seed: int) -> dict[str, object]:
-    return {"split": split, "as_of": as_of.isoformat() if as_of else None, "seed": seed}
+def split_params(split: str, as_of: dt.date | None, seed: int, serve: bool = False) -> dict[str, object]:
+    params: dict[str, object] = {"split": split, "as_of": as_of.isoformat() if as_of else None, "seed": seed}
+    if serve:
+        params["serve"] = True  # fit on every interaction up to as_of; `split` only says how labels are made
+    return params

@@ -12,7 +12,7 @@ order by r.dataset_id, r.job, r.params ->> 'method', r.as_of desc nulls last, r.
 
 create or replace view latest_recommendations as
 select d.name as dataset, u.external_id as user_id, rec.rank, i.external_id as item_id, rec.score,
-       n.method, n.run_id, n.as_of
+       n.method, n.run_id, n.as_of, i.title
 from latest_runs n
 join recommendations rec on rec.run_id = n.run_id and rec.method = n.method
 join datasets d on d.id = n.dataset_id

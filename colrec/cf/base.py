@@ -111,11 +111,12 @@ class Recommender(ABC):
 
     def recommend(
         self, users: np.ndarray, k: int, exclude: dict[int, np.ndarray] | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k item indices and scores per user, items in `exclude[user]` left out."""
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per user, the top-k item indices and their scores, best first, items in `exclude[user]`
+        left out: a user with fewer than k items left gets a shorter list, never an excluded item."""
         k = min(k, self.n_items)
-        items_out = np.zeros((len(users), k), dtype=np.int64)
-        scores_out = np.zeros((len(users), k), dtype=np.float32)
+        items_out: list[np.ndarray] = []
+        scores_out: list[np.ndarray] = []
         for start in range(0, len(users), 256):
             chunk = np.array(users[start : start + 256], dtype=np.int64)  # writable: torch wants that
             scores = self.score_all(chunk).astype(np.float32)
@@ -124,10 +125,12 @@ class Recommender(ABC):
                     scores[row, exclude[int(user)]] = -np.inf
             top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
             order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-            items_out[start : start + len(chunk)] = np.take_along_axis(top, order, axis=1)
-            scores_out[start : start + len(chunk)] = np.take_along_axis(
-                scores, items_out[start : start + len(chunk)], axis=1
-            )
+            ranked = np.take_along_axis(top, order, axis=1)
+            ranked_scores = np.take_along_axis(scores, ranked, axis=1)
+            for row_items, row_scores in zip(ranked, ranked_scores, strict=True):
+                left = np.isfinite(row_scores)  # -inf: excluded, filling a list longer than what remains
+                items_out.append(row_items[left])
+                scores_out.append(row_scores[left])
         return items_out, scores_out
 
     # --- side features (profile fusion) -----------------------------------------------------

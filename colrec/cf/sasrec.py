@@ -90,16 +90,25 @@ class SASRec(Recommender):
     def _set_history(self, events: Interactions) -> None:
         pos = events.positives()
         keys = pos.users * _TIME_SPAN + pos.ts
+        # One entry per (user, time, item): an event given twice (a history extended with rows it
+        # already holds) must not count twice in what the model looks back on.
         order = np.argsort(keys, kind="stable")
-        self._keys, self._items = keys[order], pos.items[order]
+        keys, items = keys[order], pos.items[order]
+        _, first = np.unique(np.stack([keys, items], axis=1), axis=0, return_index=True)
+        keep = np.sort(first)  # the first of each, in time order (ties as given)
+        self._keys, self._items = keys[keep], items[keep]
         self._user_start = np.searchsorted(self._keys, np.arange(self.n_users + 1) * _TIME_SPAN)
+
+    def history(self) -> Interactions:
+        """The positive events scoring looks back on (what `set_history` restores)."""
+        return Interactions(self._keys // _TIME_SPAN, self._items, np.ones(self._items.size), self._keys % _TIME_SPAN)
+
+    def set_history(self, events: Interactions) -> None:
+        self._set_history(events)
 
     def extend_history(self, events: Interactions) -> None:
         """Add later events (e.g. valid and test) to the history that scoring looks back on."""
-        current = Interactions(
-            self._keys // _TIME_SPAN, self._items, np.ones(self._items.size), self._keys % _TIME_SPAN
-        )
-        self._set_history(current.concat(events))
+        self._set_history(self.history().concat(events))
 
     def histories(self, users: np.ndarray, ts: np.ndarray | None) -> torch.Tensor:
         """[N, max_len] item ids + 1 of each user's last positives strictly before ts (0 = pad)."""

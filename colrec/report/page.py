@@ -13,7 +13,8 @@ import numpy as np
 
 from colrec.report.svg import bar_chart, histogram, line_chart
 
-HEADLINE = ("auc", "uauc", "recall@20", "ndcg@20", "hr@10", "ndcg@10", "f1")
+HEADLINE = ("auc", "uauc", "recall@20", "ndcg@20", "hr@10", "ndcg@10", "cf_ndcg@10", "f1")
+PROSPECTIVE = ("ndcg@10", "hr@10", "recall@10")
 
 
 @dataclass
@@ -21,7 +22,7 @@ class ReportData:
     dataset: str
     generated_at: str
     evaluations: list[dict[str, Any]]  # as_of, method, metrics (published evaluate runs, oldest first)
-    refreshes: list[dict[str, Any]]  # as_of, timings (published refresh runs, oldest first)
+    refreshes: list[dict[str, Any]]  # as_of, metrics, timings (published refresh runs, oldest first)
     scores: dict[str, list[float]] = field(default_factory=dict)  # method -> latest recommendation scores
     labelled: dict[str, tuple[list[float], list[int]]] = field(default_factory=dict)  # method -> scores, labels
     long_tail_share: dict[str, float] = field(default_factory=dict)  # method -> share of long-tail items
@@ -29,7 +30,10 @@ class ReportData:
 
 def render(data: ReportData) -> str:
     sections = [
-        _section("Latest metrics per method", _metrics_table(data.evaluations)),
+        _section("Served to downstream (serving_recommendations)", _served(data.refreshes)),
+        _section("What downstream got: the published lists against the interactions that came next",
+                 _prospective(data.refreshes)),
+        _section("Latest metrics per method (the split's protocol)", _metrics_table(data.evaluations)),
         _section("Metrics over as-of dates", _history(data.evaluations)),
         _section("Score distributions (latest recommendations)", _distributions(data.scores)),
         _section("Calibration (latest labelled predictions)", _calibration(data.labelled)),
@@ -84,6 +88,45 @@ def _history(evaluations: list[dict[str, Any]]) -> str:
         if series:
             charts.append(line_chart(f"{metric} by as-of date", dates, series))
     return "\n".join(charts) or _empty("no headline metric recorded")
+
+
+def _served(refreshes: list[dict[str, Any]]) -> str:
+    served = [r for r in refreshes if (r["metrics"] or {}).get("serving")]
+    if not served:
+        return _empty("no refresh has chosen a method to serve yet")
+    latest = served[-1]["metrics"]["serving"]
+    return (f"<p>As of {_fmt(served[-1]['as_of'])}: <b>{escape(str(latest.get('method')))}</b> "
+            f"(fallback {escape(str(latest.get('fallback')))}). {escape(str(latest.get('why', '')))}</p>")  # fmt: skip
+
+
+def _prospective(refreshes: list[dict[str, Any]]) -> str:
+    """Per method, each night's score of the previous night's lists, over the dates they were scored."""
+    nights = [r for r in refreshes if ((r["metrics"] or {}).get("prospective") or {}).get("methods")]
+    if not nights:
+        return _empty("no prospective evaluation yet: it needs two published refreshes with interactions between")
+    dates = [str(r["as_of"]) for r in nights]
+    charts = []
+    for metric in PROSPECTIVE:
+        series: dict[str, list[float | None]] = {}
+        for n, night in enumerate(nights):
+            for method, scored in night["metrics"]["prospective"]["methods"].items():
+                value = scored.get(metric)
+                if isinstance(value, int | float):
+                    series.setdefault(method, [None] * len(dates))[n] = float(value)
+        if series:
+            charts.append(line_chart(f"prospective {metric} by night", dates, series))
+    last = nights[-1]["metrics"]["prospective"]
+    rows = "".join(
+        f"<tr><td>{escape(m)}</td><td>{_fmt(s.get('users'))}</td><td>{_fmt(s.get('arrivals'))}</td>"
+        + "".join(f"<td>{_fmt(s.get(k))}</td><td>{_fmt((s.get('base_on_same_users') or {}).get(k))}</td>"
+                  for k in PROSPECTIVE) + "</tr>"
+        for m, s in sorted(last["methods"].items())
+    )  # fmt: skip
+    head = "".join(f"<th>{escape(k)}</th><th>base, same users</th>" for k in PROSPECTIVE)
+    table = (f"<p>Lists of {escape(str(last.get('from_as_of')))} scored on what arrived up to "
+             f"{escape(str(last.get('to_as_of')))}:</p><table class=\"prospective\"><thead><tr><th>method</th>"
+             f"<th>users</th><th>arrivals</th>{head}</tr></thead><tbody>{rows}</tbody></table>")  # fmt: skip
+    return "\n".join(charts) + table
 
 
 def _distributions(scores: dict[str, list[float]]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from colrec.errors import ColrecError
@@ -31,10 +31,18 @@ def record_model(
 
 
 def latest_model(
-    session: Session, dataset_id: int, kind: str, split: str | None = None, run_id: int | None = None
+    session: Session,
+    dataset_id: int,
+    kind: str,
+    split: str | None = None,
+    run_id: int | None = None,
+    *,
+    serve: bool = False,
 ) -> tuple[ModelArtifact, Run]:
     """The newest published artifact of this kind for the dataset (and split, if given), or the one
-    of a given train run whatever its status (a refresh uses the model it has just staged)."""
+    of a given train run whatever its status (a refresh uses the model it has just staged). With a
+    split, a serving fit (every interaction, nothing held out) is taken only when `serve` asks for
+    one: split-protocol work must not score the held-out rows with a model that trained on them."""
     query = (
         select(ModelArtifact, Run)
         .join(Run, Run.id == ModelArtifact.run_id)
@@ -48,6 +56,7 @@ def latest_model(
         query = query.where(Run.status == "published")
     if split is not None:
         query = query.where(Run.params["split"].astext == split)
+        query = query.where(func.coalesce(Run.params["serve"].astext, "false") == ("true" if serve else "false"))
     row = session.execute(query).first()
     if row is None:
         where = f" on split {split!r}" if split else ""

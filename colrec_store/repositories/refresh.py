@@ -4,6 +4,7 @@ all of its steps in one transaction, and carrying unchanged LLM outputs over fro
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
@@ -37,6 +38,34 @@ def previous_refresh(session: Session, dataset: str, as_of: dt.date, config_key:
         .limit(1)
     ).first()  # fmt: skip
     return (row[0], row[1]) if row else None
+
+
+def recent_refreshes(
+    session: Session, dataset: str, before: dt.date, config_key: str | None, count: int
+) -> list[tuple[int, dt.date, dict[str, Any]]]:
+    """The newest `count` published refreshes of the dataset strictly before `before` (of one
+    configuration, or of any with `config_key` None), newest first: (run id, as-of, metrics)."""
+    query = select(Run.id, Run.as_of, Run.metrics).where(
+        Run.job == "refresh", Run.status == "published", Run.as_of < before, Run.params["dataset"].astext == dataset
+    )
+    if config_key is not None:
+        query = query.where(Run.params["config_key"].astext == config_key)
+    found = session.execute(query.order_by(Run.as_of.desc(), Run.id.desc()).limit(count)).all()
+    return [(run_id, as_of, metrics or {}) for run_id, as_of, metrics in found]
+
+
+def refresh_params(session: Session, run_id: int) -> dict[str, Any]:
+    return session.execute(select(Run.params).where(Run.id == run_id)).scalar_one() or {}
+
+
+def step_runs(session: Session, parent_run_id: int, job: str) -> dict[str, int]:
+    """method -> run of a refresh's steps of one job (the newest where a method has several)."""
+    found = session.execute(
+        select(Run.params["method"].astext, Run.id)
+        .where(Run.parent_run_id == parent_run_id, Run.job == job)
+        .order_by(Run.id)
+    ).all()
+    return {method: run_id for method, run_id in found if method is not None}
 
 
 def reap_abandoned(session: Session, dataset: str) -> list[int]:
@@ -93,12 +122,13 @@ def step_run(session: Session, parent_run_id: int, job: str, method: str | None 
     return session.execute(query.order_by(Run.id.desc()).limit(1)).scalar_one_or_none()
 
 
-def step_model(session: Session, parent_run_id: int, kind: str) -> ModelArtifact | None:
-    """The model of that kind a refresh trained (its train step's artifact)."""
+def step_model(session: Session, parent_run_id: int, kind: str, *, serve: bool = True) -> ModelArtifact | None:
+    """The model of that kind a refresh trained: its serving fit, or the split's own fit."""
+    is_serve = func.coalesce(Run.params["serve"].astext, "false") == ("true" if serve else "false")
     return session.execute(
         select(ModelArtifact)
         .join(Run, Run.id == ModelArtifact.run_id)
-        .where(Run.parent_run_id == parent_run_id, Run.job == "train", ModelArtifact.kind == kind)
+        .where(Run.parent_run_id == parent_run_id, Run.job == "train", ModelArtifact.kind == kind, is_serve)
         .order_by(Run.id.desc())
         .limit(1)
     ).scalar_one_or_none()

@@ -51,7 +51,9 @@ def test_train_neighbours_evaluate_recommend(ctx: JobContext, community_csv: Pat
     recommended = recommend.run(ctx, "toy", "mf", top=5)
     assert recommended["users"] == 60 and recommended["rows"] == 300
     status = rows(ctx, "select status from runs where id = :r", r=recommended["run_id"])[0]["status"]
-    assert status == "staged"
+    assert status == "published"  # run alone, a job publishes its own run
+    shown = rows(ctx, "select count(*) as n from latest_recommendations where method = 'mf'")[0]["n"]
+    assert shown == 300
     overlap = rows(
         ctx,
         """select count(*) as n from recommendations r
@@ -69,6 +71,32 @@ def test_every_model_trains_through_the_job(ctx: JobContext, community_csv: Path
         assert 0.0 <= result["auc"] <= 1.0
         loaded = Recommender.load(Path(result["path"]))
         assert loaded.name == model
+
+
+def test_a_trained_sasrec_holds_training_events_only_and_evaluate_gives_train_metrics(
+    ctx: JobContext, community_csv: Path
+) -> None:
+    import datetime as dt
+
+    ingest.run(ctx, [community_csv], dataset="toy", fmt="csv", mapping="user=user,item=item,rating=rating,ts=ts")
+    trained = train.run(ctx, "toy", "sasrec", "temporal", epochs=3, dim=8)
+    valid_from = dt.datetime.fromisoformat(str(split.run(ctx, "toy", "temporal")["valid_from"]))
+    history = Recommender.load(Path(trained["path"])).history()  # type: ignore[attr-defined]
+    assert 0 < len(history) <= trained["train"]
+    assert int(history.ts.max()) < valid_from.timestamp()  # no valid or test event in the saved model
+    again = evaluate.run(ctx, "toy", "sasrec", "temporal")
+    for metric in ("auc", "uauc", "recall@20", "ndcg@20", "valid_auc"):
+        assert again[metric] == trained[metric], metric
+
+
+def test_undefined_metrics_are_left_out_with_their_reason(ctx: JobContext, community_csv: Path) -> None:
+    ingest.run(ctx, [community_csv], dataset="toy", fmt="csv", mapping="user=user,item=item,rating=rating,ts=ts")
+    implicit = train.run(ctx, "toy", "mf", "random", epochs=2, dim=8)  # every interaction a positive
+    for metric in ("auc", "uauc", "f1", "valid_auc"):
+        assert implicit[metric] is None and "no negatives" in implicit[f"{metric}_undefined"]
+    assert implicit["recall@20"] > 0
+    explicit = train.run(ctx, "toy", "mf", "temporal", epochs=2, dim=8)
+    assert 0 < explicit["f1"] < 1 and "f1_undefined" not in explicit
 
 
 def test_cli_train_json_and_errors(ctx: JobContext, community_csv: Path) -> None:

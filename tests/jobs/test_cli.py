@@ -82,6 +82,8 @@ def test_demo_with_local_data(ctx: JobContext, fixtures: Path, tiny_model: Path)
     assert result.returncode == 0, result.stderr
     assert "ml100k" in result.stdout and "refresh as of 1997-11-20: published" in result.stdout
     assert "from latest_recommendations" in result.stdout
+    assert "served (serving_recommendations): mf: auto: no prospective evidence yet" in result.stdout
+    assert "title" in result.stdout and "held-out" in result.stdout
     assert counts(ctx)["interactions"] == 20
     shown = rows(ctx, "select distinct method from latest_recommendations order by 1")
     assert [r["method"] for r in shown] == ["llm", "mf"]

@@ -69,7 +69,11 @@ def test_nightly_training_warm_starts_from_the_previous_refresh_until_the_chain_
     plan = dataclasses.replace(CF_ONLY, warm_epochs=1, full_every=2)
     nights = [refresh.run(toy, "toy", plan, dt.date(2021, 3, day)) for day in (1, 2, 3)]
     trained = [
-        rows(toy, "select id, metrics from runs where parent_run_id = :p and job = 'train'", p=night["run_id"])[0]
+        rows(
+            toy,
+            "select id, metrics from runs where parent_run_id = :p and job = 'train' and params ? 'serve'",
+            p=night["run_id"],
+        )[0]
         for night in nights
     ]
     assert [n["warm_start_from"] for n in nights] == [{"mf": None}, {"mf": trained[0]["id"]}, {"mf": None}]
@@ -83,7 +87,11 @@ def test_nightly_training_can_fuse_item_text_and_warm_starts_with_it(
     plan = dataclasses.replace(CF_ONLY, side="text", sparse=True, warm_epochs=1)
     nights = [refresh.run(ctx, "toy", plan, day) for day in (DAY1, DAY2)]
     trained = [
-        rows(ctx, "select id, params from runs where parent_run_id = :p and job = 'train'", p=night["run_id"])[0]
+        rows(
+            ctx,
+            "select id, params from runs where parent_run_id = :p and job = 'train' and params ? 'serve'",
+            p=night["run_id"],
+        )[0]
         for night in nights
     ]
     assert [t["params"]["side"] for t in trained] == ["text", "text"]

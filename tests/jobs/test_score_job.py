@@ -20,7 +20,7 @@ def test_score_caches_and_evaluates(llm_ctx: JobContext, fixtures: Path) -> None
     )[0]
     assert stored["n"] == first["pairs"] and 0 < stored["lo"] <= stored["hi"] < 1
     status = rows(llm_ctx, "select status, metrics from runs where id = :r", r=first["run_id"])[0]
-    assert status["status"] == "staged" and status["metrics"]["llm_calls"] == first["pairs"]
+    assert status["status"] == "published" and status["metrics"]["llm_calls"] == first["pairs"]
 
     again = score.run(llm_ctx, "c", "random", parts=("valid", "test"))
     assert again["llm_calls"] == 0 and again["cache_hits"] == first["pairs"]

@@ -100,13 +100,24 @@ def test_recommend_excludes_seen_and_stays_in_community(
     train = data["implicit"]
     seen = {u: train.items[train.users == u] for u in range(N_USERS)}
     users = np.arange(N_USERS)
-    top, scores = models[name, mode].recommend(users, 3, exclude=seen)
+    lists, list_scores = models[name, mode].recommend(users, 3, exclude=seen)
+    top, scores = np.stack(lists), np.stack(list_scores)
     assert top.shape == scores.shape == (N_USERS, 3)
     assert np.all(np.diff(scores, axis=1) <= 1e-6)  # best first
     for user, row in zip(users, top, strict=True):
         assert not set(row) & set(seen[user])
     in_community = community(top, HALF_I) == community(users, HALF_U)[:, None]
     assert in_community.mean() > 0.9
+
+
+def test_a_user_with_fewer_items_left_than_k_gets_a_shorter_list(models: dict[tuple[str, str], Recommender]) -> None:
+    model = models[CASES[0]]
+    n_items = model.n_items
+    almost_all = {0: np.arange(n_items - 2), 1: np.arange(n_items)}  # 2 items left, then none
+    lists, scores = model.recommend(np.array([0, 1, 2]), 5, exclude=almost_all)
+    assert sorted(lists[0].tolist()) == [n_items - 2, n_items - 1] and np.isfinite(scores[0]).all()
+    assert lists[1].size == 0 and scores[1].size == 0
+    assert lists[2].size == 5
 
 
 @pytest.mark.parametrize(("name", "mode"), CASES)
@@ -142,6 +153,15 @@ def test_sasrec_uses_only_history_before_each_event() -> None:
     rows = model.histories(np.zeros(3, dtype=np.int64), np.array([10, 35, 41])).numpy()
     # ids are +1; newest on the right; the label-0 event (item 2) is not history
     assert rows.tolist() == [[0, 0, 0], [0, 1, 2], [1, 2, 4]]
+
+
+def test_sasrec_history_holds_each_event_once() -> None:
+    model = SASRec(SASRec.config_class(max_len=4), n_users=1, n_items=5)
+    events = Interactions(np.zeros(3), np.array([0, 1, 2]), np.ones(3), np.array([10, 20, 30]))
+    model.extend_history(events)
+    model.extend_history(events)  # the same rows again: nothing new
+    assert model.history().items.tolist() == [0, 1, 2]
+    assert model.histories(np.zeros(1, dtype=np.int64), np.array([99])).numpy().tolist() == [[0, 1, 2, 3]]
 
 
 def test_early_stopping_keeps_the_best_epoch(data: dict[str, Interactions]) -> None:
