@@ -33,7 +33,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     llm_backend: str = Field(default="vllm", description="vllm (production) or transformers.")
     llm_model: str = Field(default="smollm2-135m-instruct", description="Catalogue name or a model folder.")
-    llm_dtype: str = Field(default="float32", description="float32, bfloat16 or float16.")
+    llm_dtype: str = Field(
+        default="auto",
+        description="auto (bfloat16 on a GPU or a CPU that computes it natively, AVX512-BF16 or AMX; float32 "
+        "otherwise), float32, bfloat16 or float16.",
+    )
     retriever_model: str = Field(
         default="all-minilm-l6-v2",
         description="SCORE's CAR base encoder: catalogue name or folder (production: all-mpnet-base-v2).",

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from colrec.errors import ColrecError
 from colrec.llm.catalog import resolve
-from colrec.llm.engine import YES_NO, Engine, GenerationParams, open_engine, sha256
+from colrec.llm.engine import YES_NO, Engine, GenerationParams, open_engine, resolve_dtype, sha256
 from colrec_store.config import Settings
 from colrec_store.repositories import llm_cache
 from jobs.console import progress
@@ -34,7 +34,7 @@ Output = dict[str, Any]
 
 def open_llm(settings: Settings, path: Path, name: str, adapter: Path | None) -> Engine:
     """The configured back end on a model folder (in this process or in a Ray replica)."""
-    options: dict[str, Any] = {"dtype": settings.llm_dtype}
+    options: dict[str, Any] = {"dtype": resolve_dtype(settings.llm_dtype)}
     if settings.llm_backend == "vllm":
         options.update(memory_share=settings.vllm_memory_share, enable_lora=adapter is not None)
         if settings.vllm_tensor_parallel > 1:
@@ -57,8 +57,12 @@ class LLMTask:
 
     @cached_property
     def cache_key(self) -> tuple[str, str, str]:
-        """(model, adapter, params hash): where this task's outputs live in llm_cache."""
-        return self.model_name, str(self.adapter or ""), self.params.key()
+        """(model, adapter, params hash): where this task's outputs live in llm_cache. A dtype other
+        than float32 is part of the model's name there: bf16 moves P(Yes) (up to 0.1 measured), so
+        its answers must not be taken for fp32's, and fp32 caches made before keep their key."""
+        dtype = resolve_dtype(self.settings.llm_dtype)
+        model = self.model_name if dtype == "float32" else f"{self.model_name}@{dtype}"
+        return model, str(self.adapter or ""), self.params.key()
 
     def open_engine(self) -> Engine:
         return open_llm(self.settings, self.path, self.model_name, self.adapter)

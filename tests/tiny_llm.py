@@ -16,7 +16,8 @@ CORPUS = [
 ] * 20
 
 
-def build_tiny_model(target: Path, seed: int = 0, fluent: bool = False) -> Path:
+def build_tiny_model(target: Path, seed: int = 0, fluent: bool = False, heads: int = 2, kv_heads: int = 2,
+                     layers: int = 2) -> Path:  # fmt: skip
     """fluent=False: random weights (Yes/No probabilities vary with the whole prompt).
     fluent=True: the blocks are zeroed so the hidden state is the current token's embedding, and
     the output head is a Markov chain over word tokens: greedy decoding always writes words (for
@@ -39,8 +40,8 @@ def build_tiny_model(target: Path, seed: int = 0, fluent: bool = False) -> Path:
     tokenizer.chat_template = CHATML
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=2, head_dim=64, max_position_embeddings=4096, tie_word_embeddings=False,
+        vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256, num_hidden_layers=layers,
+        num_attention_heads=heads, num_key_value_heads=kv_heads, head_dim=64, max_position_embeddings=4096, tie_word_embeddings=False,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, bos_token_id=None,
     )  # fmt: skip
     model = LlamaForCausalLM(config)
