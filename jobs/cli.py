@@ -7,6 +7,7 @@ no database.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +16,7 @@ import psycopg
 import typer
 from sqlalchemy.exc import DBAPIError
 
-from colrec.errors import ColrecError
+from colrec.errors import ColrecError, Terminated
 from colrec.formats.registry import FORMATS
 from colrec_store.config import Settings
 from jobs import console
@@ -509,6 +510,7 @@ def demo(
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         app()
     except ColrecError as err:
@@ -521,3 +523,23 @@ def main() -> None:
     except KeyboardInterrupt:
         console.err.print("interrupted")
         sys.exit(130)
+    finally:
+        _stop_children()
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # one unwinding is enough; a second TERM must not cut it short
+    raise Terminated(f"stopped by {signal.Signals(signum).name}: nothing unfinished was published")
+
+
+def _stop_children() -> None:
+    """Whatever engine processes a job started and could not shut down itself (vLLM's engine core)
+    end with it: a killed job leaves nothing running."""
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        child.terminate()
+    for child in multiprocessing.active_children():
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()

@@ -42,6 +42,12 @@ def open_llm(settings: Settings, path: Path, name: str, adapter: Path | None) ->
     return open_engine(settings.llm_backend, path, name, **options)
 
 
+def cached_model_name(model_name: str, dtype: str) -> str:
+    """The model's name in llm_cache: with its dtype appended unless that is float32."""
+    resolved = resolve_dtype(dtype)
+    return model_name if resolved == "float32" else f"{model_name}@{resolved}"
+
+
 @dataclass(frozen=True)
 class LLMTask:
     """One kind of LLM work of a run: what to ask which model, and the cache entries it fills. The
@@ -60,9 +66,7 @@ class LLMTask:
         """(model, adapter, params hash): where this task's outputs live in llm_cache. A dtype other
         than float32 is part of the model's name there: bf16 moves P(Yes) (up to 0.1 measured), so
         its answers must not be taken for fp32's, and fp32 caches made before keep their key."""
-        dtype = resolve_dtype(self.settings.llm_dtype)
-        model = self.model_name if dtype == "float32" else f"{self.model_name}@{dtype}"
-        return model, str(self.adapter or ""), self.params.key()
+        return cached_model_name(self.model_name, self.settings.llm_dtype), str(self.adapter or ""), self.params.key()
 
     def open_engine(self) -> Engine:
         return open_llm(self.settings, self.path, self.model_name, self.adapter)

@@ -198,7 +198,8 @@ def _refresh(ctx: JobContext, state: _State, lock: DatasetLock) -> dict[str, Any
         except BaseException as err:
             reason = f"refresh of {state.dataset} as of {state.as_of} failed at step {step}: {one_line(err)}"
             _fail_steps(ctx, record.id, reason)
-            raise ColrecError(reason) from err
+            kind = type(err) if isinstance(err, ColrecError) else ColrecError  # keeps the exit code (143: SIGTERM)
+            raise kind(reason) from err
     return {"status": "published", "run_id": record.id, "dataset": state.dataset, "as_of": state.as_of.isoformat(),
             **record.metrics, "timings": record.timings}  # fmt: skip
 

@@ -19,6 +19,7 @@ from colrec.errors import ColrecError
 from colrec.llm.engine import YES_NO
 from jobs import ingest, profile, score
 from jobs.context import JobContext
+from jobs.llm_work import cached_model_name
 from tests.helpers import rows
 
 PARTS = ("train", "valid", "test")
@@ -119,7 +120,8 @@ def test_killed_replica_publishes_nothing_and_the_rerun_completes(llm_ctx: JobCo
     ratings(llm_ctx, tmp_path)
     ray_ctx = on_ray(llm_ctx, ray_retries=0)
     killed: list[int] = []
-    killer = threading.Thread(target=hold_one_prompt, args=(ray_ctx.url, ray_ctx.settings.llm_model, killed))
+    cached = cached_model_name(ray_ctx.settings.llm_model, ray_ctx.settings.llm_dtype)  # the row the replica writes
+    killer = threading.Thread(target=hold_one_prompt, args=(ray_ctx.url, cached, killed))
     killer.start()
     with pytest.raises(ColrecError, match=r"ray executor: run \d+ failed: .*died"):
         score.run(ray_ctx, "c", "random", parts=PARTS)

@@ -132,3 +132,35 @@ def _runs(env: dict[str, str]) -> list[dict[str, object]]:
     result = run_cli("runs", "--json", "--limit", "100", env=env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_sigterm_mid_rerank_leaves_no_engine_running_and_publishes_nothing(toy: JobContext, tiny_model: Path) -> None:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("COLREC_") and k != "DATABASE_URL"}
+    full.update(cli_env(toy, COLREC_LLM_BACKEND="vllm", COLREC_LLM_MODEL=str(tiny_model), COLREC_LLM_DTYPE="float32",
+                        COLREC_VLLM_MEMORY_SHARE="0.1"))  # fmt: skip
+    proc = subprocess.Popen(
+        [CLI, "refresh", "-d", "toy", "--as-of", "2021-03-01", "--methods", "mf", "--epochs", "2",
+         "--steps", "split,train,recommend,rerank"],
+        env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    _wait_for(toy, "select id from runs where job = 'recommend' and params->>'method' = 'llm' "
+                   "and status = 'running'", timeout=300)  # fmt: skip
+    time.sleep(3)  # into the engine's start-up or its first prompts
+    os.killpg(proc.pid, signal.SIGTERM)  # the whole group, as a container stop or `kill -- -PGID` does
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "stopped by SIGTERM" in err
+    deadline = time.monotonic() + 30
+    while _group_alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _group_alive(proc.pid), "an engine process outlived the job"
+    assert published_refreshes(toy) == []
+    assert rows(toy, "select count(*) as n from runs where status in ('running', 'staged')")[0]["n"] == 0
