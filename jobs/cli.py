@@ -342,9 +342,12 @@ def finetune(
     limit: Annotated[int | None, typer.Option(help="Train on a seeded sample of this many training pairs.")] = None,
     epochs: Annotated[int, typer.Option(help="Passes over the training pairs.")] = 1,
     max_steps: Annotated[int, typer.Option(help="Stop after this many steps (-1: all epochs).")] = -1,
-    batch_size: Annotated[int, typer.Option(help="Pairs per step.")] = 8,
+    batch_size: Annotated[int, typer.Option(help="Pairs per step (packed: about that many, in whole rows).")] = 8,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-4,
     grpo_steps: Annotated[int, typer.Option(help="twice, reclm: GRPO steps after the SFT.")] = 50,
+    packed: Annotated[
+        bool, typer.Option(help="yesno: compute shared prompt prefixes once (--no-packed: trl, a sequence per pair).")
+    ] = True,
     as_of: AsOfOpt = None,
     seed: SeedOpt = 0,
     as_json: JsonOpt = False,
@@ -354,12 +357,14 @@ def finetune(
     from colrec.finetune.reclm import ReclmConfig
     from colrec.finetune.sft import SftSettings
     from colrec.finetune.twice import TwiceConfig
+    from colrec.finetune.yesno import YesNoConfig
     from jobs import finetune as job
 
-    sft = SftSettings(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed)
+    schedule = {"epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "lr": lr, "seed": seed}
+    sft = SftSettings(**schedule)
     grpo = GrpoSettings(max_steps=grpo_steps, seed=seed)
     configs = {"twice": lambda: TwiceConfig(sft=sft, grpo=grpo), "reclm": lambda: ReclmConfig(sft=sft, grpo=grpo)}
-    config = configs.get(recipe, lambda: sft)()
+    config = configs.get(recipe, lambda: YesNoConfig(**schedule, packed=packed))()
     result = job.run(job_context(typer_ctx), dataset, split, recipe=recipe, base_model=base_model, prompt=prompt,
                      limit=limit, as_of=as_date(as_of), seed=seed, config=config)  # fmt: skip
     show(result, as_json, f"{dataset}: {recipe} adapter on {split}")

@@ -27,7 +27,7 @@ from colrec.cf.base import Recommender
 from colrec.errors import ColrecError
 from colrec.finetune import grpo, reclm, twice
 from colrec.finetune.sft import SftSettings, train_sft
-from colrec.finetune.yesno import train_yesno
+from colrec.finetune.yesno import YesNoConfig, train_yesno
 from colrec.llm.catalog import resolve
 from colrec.llm.engine import sha256
 from colrec_store.repositories.models import latest_model, record_model
@@ -48,7 +48,7 @@ def run(ctx: JobContext, dataset: str, split: str, *, recipe: str = "yesno", bas
         raise ColrecError(f"unknown recipe {recipe!r}; known: {', '.join(RECIPES)}")
     if prompt not in PROMPTS:
         raise ColrecError(f"unknown prompt {prompt!r}; known: {', '.join(PROMPTS)}")
-    config = config or {"yesno": SftSettings, "twice": twice.TwiceConfig, "reclm": reclm.ReclmConfig}[recipe]()
+    config = config or {"yesno": YesNoConfig, "twice": twice.TwiceConfig, "reclm": reclm.ReclmConfig}[recipe]()
     base_name = base_model or ctx.settings.llm_model
     base = resolve(ctx.settings.models_path, base_name)
     window = load_window(ctx, dataset, split, as_of, seed)

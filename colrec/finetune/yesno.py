@@ -1,19 +1,39 @@
 """The `yesno` recipe (SCORE, TALLRec): LoRA SFT of a chat model to answer "Yes" or "No" to a
 recommendation prompt, with the loss on the answer only (trl's prompt-completion format).
-LoRA r=8, alpha=32, dropout 0.1 on all projection modules: SCORE's settings."""
+LoRA r=8, alpha=32, dropout 0.1 on all projection modules: SCORE's settings.
+
+Packed by default (colrec.finetune.packed): the pairs' shared prompt prefixes are computed once, so
+an epoch costs the distinct tokens; `packed=False` trains through trl's SFTTrainer, one padded
+sequence per pair (the reference the packed loss is tested against)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from colrec.finetune.sft import LoraSettings, SftSettings, train_sft
+import torch
+
+from colrec import training
+from colrec.finetune import packed
+from colrec.finetune.sft import LoraSettings, SftSettings, run_trainer, train_sft, trainer_arguments
 from colrec.llm.engine import Messages
 
 __all__ = ["LoraSettings", "YesNoConfig", "train_yesno", "yesno_dataset"]
 
-YesNoConfig = SftSettings
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class YesNoConfig(SftSettings):
+    packed: bool = True
+    row_tokens: int = 1024  # tokens per packed row; with packing, batch_size counts pairs approximately
+
+
+def answer(label: int) -> str:
+    return "Yes" if label else "No"
 
 
 def yesno_dataset(examples: Sequence[tuple[Messages, int]]) -> Any:
@@ -22,7 +42,7 @@ def yesno_dataset(examples: Sequence[tuple[Messages, int]]) -> Any:
 
     return Dataset.from_dict({
         "prompt": [list(messages) for messages, _ in examples],
-        "completion": [[{"role": "assistant", "content": "Yes" if label else "No"}] for _, label in examples],
+        "completion": [[{"role": "assistant", "content": answer(label)}] for _, label in examples],
     })  # fmt: skip
 
 
@@ -30,4 +50,43 @@ def train_yesno(base: Path, examples: Sequence[tuple[Messages, int]], config: Sf
                 checkpoints: Path) -> dict[str, Any]:  # fmt: skip
     if not examples:
         raise ValueError("no training examples")
+    if isinstance(config, YesNoConfig) and config.packed:
+        return train_packed(base, examples, config, out, checkpoints)
     return train_sft(base, yesno_dataset(examples), config, out, checkpoints, "yesno")
+
+
+def packed_rows(tokenizer: Any, examples: Sequence[tuple[Messages, int]], config: YesNoConfig) -> tuple[list, int]:
+    """The packed dataset records, and how many pairs were left out for being longer than
+    max_length (trl would cut their answer off, so they would add nothing to its loss either)."""
+    tokenised = packed.tokenise(tokenizer, [(messages, answer(label)) for messages, label in examples])
+    kept = [t for t in tokenised if len(t.prompt) + len(t.completion) <= config.max_length]
+    return packed.pack(kept, config.row_tokens), len(tokenised) - len(kept)
+
+
+def train_packed(base: Path, examples: Sequence[tuple[Messages, int]], config: YesNoConfig, out: Path,
+                 checkpoints: Path) -> dict[str, Any]:  # fmt: skip
+    from datasets import Dataset
+    from peft import get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    training.quiet_loading()
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    records, too_long = packed_rows(tokenizer, examples, config)
+    if not records:
+        raise ValueError(f"every training example is longer than max_length={config.max_length} tokens")
+    pairs = sum(r["pairs"][0] for r in records)
+    # A step covers about batch_size pairs: whole packed rows, as many as hold that many on average.
+    rows_per_step = max(1, round(config.batch_size * len(records) / pairs))
+    torch.manual_seed(config.seed)
+    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    model = get_peft_model(model, config.lora.peft_config())
+    arguments = {**trainer_arguments(config, checkpoints), "per_device_train_batch_size": rows_per_step,
+                 "remove_unused_columns": False}  # fmt: skip
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    trainer = Trainer(model=model, args=TrainingArguments(**arguments), train_dataset=Dataset.from_list(records),
+                      data_collator=packed.PackedCollator(pad, torch.float32))  # fmt: skip
+    log.info("yesno: %d pairs in %d packed rows (%d rows a step)", pairs, len(records), rows_per_step)
+    shape = {"examples": len(examples), "packed_rows": len(records), "rows_per_step": rows_per_step,
+             "tokens_per_epoch": sum(len(r["input_ids"]) for r in records), "too_long": too_long}  # fmt: skip
+    return {**shape, **run_trainer(trainer, "yesno", checkpoints, out)}
