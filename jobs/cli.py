@@ -14,6 +14,7 @@ from typing import Annotated
 
 import psycopg
 import typer
+from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
 from colrec.errors import ColrecError, Terminated
@@ -520,6 +521,8 @@ def main() -> None:
         app()
     except ColrecError as err:
         console.fail(str(err), err.exit_code)
+    except ValidationError as err:  # a COLREC_ setting that does not parse
+        console.fail("settings: " + "; ".join(f"{e['msg']} ({'.'.join(map(str, e['loc']))})" for e in err.errors()))
     except (DBAPIError, psycopg.Error) as err:
         # Bad data the validation missed, or a server that went away mid-job: one line, the
         # traceback only at DEBUG level.

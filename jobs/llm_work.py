@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,8 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from colrec.errors import ColrecError
+from colrec.llm.backend_choice import EngineRates
+from colrec.llm.backend_choice import choose as choose_backend
 from colrec.llm.catalog import resolve
 from colrec.llm.engine import YES_NO, Engine, GenerationParams, open_engine, resolve_dtype, sha256
 from colrec_store.config import Settings
@@ -32,14 +34,18 @@ YES_NO_TASK, GENERATE_TASK = "yes_no", "generate"  # what a prompt asks for; its
 Output = dict[str, Any]
 
 
-def open_llm(settings: Settings, path: Path, name: str, adapter: Path | None) -> Engine:
-    """The configured back end on a model folder (in this process or in a Ray replica)."""
+def open_llm(settings: Settings, path: Path, name: str, adapter: Path | None, backend: str | None = None) -> Engine:
+    """A back end on a model folder (in this process or in a Ray replica): `backend`, or the
+    configured one, which must then be a concrete one (`auto` is resolved per batch of work)."""
+    backend = backend or settings.llm_backend
+    if backend == "auto":
+        raise ColrecError("open_llm: resolve COLREC_LLM_BACKEND=auto to a back end first (CachedLLM does)")
     options: dict[str, Any] = {"dtype": resolve_dtype(settings.llm_dtype)}
-    if settings.llm_backend == "vllm":
+    if backend == "vllm":
         options.update(memory_share=settings.vllm_memory_share, enable_lora=adapter is not None)
         if settings.vllm_tensor_parallel > 1:
             options["tensor_parallel_size"] = settings.vllm_tensor_parallel
-    return open_engine(settings.llm_backend, path, name, **options)
+    return open_engine(backend, path, name, **options)
 
 
 def cached_model_name(model_name: str, dtype: str) -> str:
@@ -92,19 +98,37 @@ class CachedLLM:
         self.model_name = model or ctx.settings.llm_model
         self.path = resolve(ctx.settings.models_path, self.model_name)
         self.adapter = adapter
-        self._engine: Engine | None = None
+        self._engines: dict[str, Engine] = {}  # back end -> its engine, opened on first need
+        self.backends_used: dict[str, str] = {}  # kind of work -> the back end it last ran on, and why
 
-    @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            self._engine = open_llm(self.ctx.settings, self.path, self.model_name, self.adapter)
-        return self._engine
+    def engine(self, backend: str) -> tuple[Engine, float | None]:
+        """The back end's engine, and its start-up seconds if this call started it."""
+        if backend in self._engines:
+            return self._engines[backend], None
+        start = time.perf_counter()
+        self._engines[backend] = open_llm(self.ctx.settings, self.path, self.model_name, self.adapter, backend)
+        return self._engines[backend], time.perf_counter() - start
+
+    def _rates(self) -> EngineRates:
+        return EngineRates(self.ctx.settings.models_path / "engine-rates.json", _device())
+
+    def backend_for(self, kind: str, prompts: int) -> str:
+        """The configured back end, or with `auto` the one expected to finish these prompts soonest."""
+        configured = self.ctx.settings.llm_backend
+        if configured != "auto":
+            return configured
+        choice = choose_backend(kind, prompts, resolve_dtype(self.ctx.settings.llm_dtype), self._rates(),
+                                running=set(self._engines), vllm_installed=_vllm_installed(),
+                                cuda=_device() == "cuda")  # fmt: skip
+        log.info("%s", choice.why)
+        self.backends_used[kind] = f"{choice.backend} ({choice.why})"
+        return choice.backend
 
     def render(self, messages: list[dict[str, str]]) -> str:
         from transformers import AutoTokenizer
 
-        if self._engine is not None:
-            return self._engine.render(messages)
+        if self._engines:
+            return next(iter(self._engines.values())).render(messages)
         if not hasattr(self, "_tokenizer"):
             self._tokenizer = AutoTokenizer.from_pretrained(str(self.path))
         return self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -129,23 +153,36 @@ class CachedLLM:
         record.metrics["llm_calls"] = record.metrics.get("llm_calls", 0) + len(unseen)
         log.info("%d prompts: %d cached, %d to run on %s (%s executor)", len(prompts), len(prompts) - len(unseen),
                  len(unseen), self.model_name, self.executor)  # fmt: skip
-        if unseen and self.executor == "ray":
-            known.update(self._on_ray(unseen, task, record))
-        elif unseen:
-            known.update(self._in_process(unseen, task))
+        if unseen:
+            backend = self.backend_for(task.kind, len(unseen))
+            record.metrics.setdefault("llm_backend", backend)
+            if self.executor == "ray":
+                shipped = replace(task, settings=task.settings.model_copy(update={"llm_backend": backend}))
+                known.update(self._on_ray(unseen, shipped, record))
+            else:
+                known.update(self._in_process(unseen, task, backend))
         return [known[h] for h in hashes]
 
-    def _in_process(self, unseen: dict[str, str], task: LLMTask) -> dict[str, Output]:
+    def _in_process(self, unseen: dict[str, str], task: LLMTask, backend: str) -> dict[str, Output]:
         items, done = list(unseen.items()), {}
+        engine, startup_s = self.engine(backend)
+        answering = 0.0
         with progress() as bar:
             shown = bar.add_task(f"LLM {self.model_name}", total=len(items))
             for start in range(0, len(items), CHUNK):
                 chunk = items[start : start + CHUNK]
-                fresh = dict(zip((h for h, _ in chunk), task.answer(self.engine, [p for _, p in chunk]), strict=True))
+                begun = time.perf_counter()
+                answers = task.answer(engine, [p for _, p in chunk])
+                answering += time.perf_counter() - begun
+                fresh = dict(zip((h for h, _ in chunk), answers, strict=True))
                 with self.ctx.transaction() as session:
                     task.store(session, fresh)
                 done.update(fresh)
                 bar.advance(shown, len(chunk))
+        if self.adapter is None:  # an adapter's LoRA path runs at another rate
+            self._rates().record(backend, task.kind, resolve_dtype(self.ctx.settings.llm_dtype),
+                                 startup_s=startup_s, prompts=len(items),
+                                 seconds=answering)  # fmt: skip
         return done
 
     def _on_ray(self, unseen: dict[str, str], task: LLMTask, record: RunRecord) -> dict[str, Output]:
@@ -164,5 +201,18 @@ class CachedLLM:
         return done
 
     def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
+        for engine in self._engines.values():
+            engine.close()
+        self._engines.clear()
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _vllm_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("vllm") is not None

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from colrec.llm.engine import Engine, GenerationParams, yes_probability
+from colrec.llm.prefix import group_by_prefix
 
 
 class VLLMEngine(Engine):
@@ -26,7 +27,7 @@ class VLLMEngine(Engine):
     def __init__(self, path: Path, name: str | None = None, *, dtype: str = "float32", memory_share: float = 0.3,
                  max_model_len: int = 4096, seed: int = 0, enable_lora: bool = False, max_lora_rank: int = 64,
                  chunk: int = 512, enforce_eager: bool = False, prefix_caching: bool = True,
-                 tensor_parallel_size: int = 1) -> None:  # fmt: skip
+                 tensor_parallel_size: int = 1, heads_first: bool = False) -> None:  # fmt: skip
         super().__init__(path, name)
         # vLLM logs every engine detail at INFO, on stdout: that buries a job's own output and
         # breaks `--json`. Warnings and up, on stderr, unless the user says otherwise.
@@ -54,6 +55,8 @@ class VLLMEngine(Engine):
             tensor_parallel_size=tensor_parallel_size,  # a model too big for one GPU
         )
         self._lora_ids: dict[str, int] = {}
+        self.heads_first = heads_first
+        self.prompt_tokens = self.cached_tokens = 0  # prefix-cache hits, for benchmarks
 
     def _lora(self, adapter: Path | None) -> Any:
         if adapter is None:
@@ -65,16 +68,28 @@ class VLLMEngine(Engine):
         return LoRARequest(f"adapter{self._lora_ids[key]}", self._lora_ids[key], key)
 
     def _run(self, prompts: list[str], sampling: Any, adapter: Path | None) -> list[Any]:
-        """Outputs in the caller's order; sent sorted so that shared prefixes meet in the cache."""
+        """Outputs in the caller's order; sent sorted so that shared prefixes meet in the cache.
+        With `heads_first`, one prompt of each shared-prefix group goes first, so that the rest find
+        their prefix cached (prompts scheduled in the same step do not share blocks)."""
         order = sorted(range(len(prompts)), key=lambda i: prompts[i])
+        heads = self._heads(prompts) if self.heads_first else []
+        rest = [i for i in order if i not in set(heads)]
         outputs: list[Any] = [None] * len(prompts)
         lora = self._lora(adapter)
-        for start in range(0, len(order), self.chunk):
-            group = order[start : start + self.chunk]
-            results = self.llm.generate([prompts[i] for i in group], sampling, lora_request=lora, use_tqdm=False)
-            for i, result in zip(group, results, strict=True):
-                outputs[i] = result
+        for part in (heads, rest):
+            for start in range(0, len(part), self.chunk):
+                group = part[start : start + self.chunk]
+                results = self.llm.generate([prompts[i] for i in group], sampling, lora_request=lora, use_tqdm=False)
+                for i, result in zip(group, results, strict=True):
+                    outputs[i] = result
+                    self.prompt_tokens += len(result.prompt_token_ids or [])
+                    self.cached_tokens += result.num_cached_tokens or 0
         return outputs
+
+    def _heads(self, prompts: list[str]) -> list[int]:
+        """The first prompt of every group of two or more that shares a token prefix."""
+        ids = self.tokenizer(prompts, add_special_tokens=False)["input_ids"] if prompts else []
+        return sorted(g.members[0] for g in group_by_prefix(ids, 1 << 30) if len(g.members) > 1)
 
     def score_yes_no(self, prompts: list[str], adapter: Path | None = None) -> np.ndarray:
         from vllm import SamplingParams

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from jobs import evaluate, ingest, score
 from jobs.context import JobContext
-from tests.helpers import rows
+from tests.helpers import CSV_MAPPING, community_events, rows
 
 
 def test_score_caches_and_evaluates(llm_ctx: JobContext, fixtures: Path) -> None:
@@ -47,3 +48,16 @@ def test_prompts_quote_titles_as_data(llm_ctx: JobContext, tmp_path: Path) -> No
     ingest.run(llm_ctx, [path], dataset="h", fmt="csv", mapping="user=u,item=i,rating=r,ts=ts,title=title")
     result = score.run(llm_ctx, "h", "random")
     assert result["pairs"] > 0  # scored, with the hostile title inside quotes (see test_prompts)
+
+
+def test_auto_backend_picks_transformers_for_a_small_batch_and_records_its_rate(
+    llm_ctx: JobContext, tmp_path: Path
+) -> None:
+    ctx = JobContext(llm_ctx.settings.model_copy(update={"llm_backend": "auto"}))
+    ingest.run(ctx, [community_events(tmp_path / "e.csv")], dataset="t", fmt="csv", mapping=CSV_MAPPING)
+    scored = score.run(ctx, "t", "random", limit=40)
+    assert scored["llm_calls"] == 40 and scored["llm_backend"] == "transformers"  # a compile would cost more
+    recorded = json.loads((ctx.settings.models_path / "engine-rates.json").read_text())
+    (entries,) = recorded.values()
+    (name,) = entries
+    assert name.startswith("transformers/yes_no/") and entries[name]["runs"] == 1 and entries[name]["prompts_per_s"] > 0
