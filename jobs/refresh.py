@@ -63,6 +63,9 @@ class RefreshPlan:
     seed: int = 0
     rerank_users: int | None = None  # the LLM reranks this many users (all when None)
     rerank_candidates: int = 20
+    # The rerank's held-out check: a sample this size measures it; reranking every test user again
+    # on the split's fit would double a full night's LLM work.
+    rerank_eval_users: int = 200
     llm_model: str | None = None
     profile_limit: int | None = None  # at most this many users and this many items get profiles
     score_limit: int | None = None  # a seeded sample of this many test pairs gets LLM scores
@@ -85,8 +88,8 @@ class RefreshPlan:
             raise ColrecError("a refresh needs at least one collaborative method (e.g. --methods mf)")
         if self.full_every < 1 or (self.warm_epochs is not None and self.warm_epochs < 1):
             raise ColrecError("--full-every must be 1 or more and --warm-epochs 0 (off) or more")
-        if self.evaluate_every < 1:
-            raise ColrecError("--evaluate-every must be 1 or more")
+        if self.evaluate_every < 1 or self.rerank_eval_users < 1:
+            raise ColrecError("--evaluate-every and --rerank-eval-users must be 1 or more")
         if self.source and not self.source_format:
             raise ColrecError("--source needs --format")
         _check_model_options(self.methods, self.side, self.sparse)
@@ -103,7 +106,7 @@ class RefreshPlan:
 
 # Plan fields added after plans were first published, left out of the key at their default: a
 # date published before they existed keeps its key, so reruns and warm starts still find it.
-LATER_FIELDS = ("side", "sparse", "evaluate_every")
+LATER_FIELDS = ("side", "sparse", "evaluate_every", "rerank_eval_users")
 
 
 def _check_model_options(methods: tuple[str, ...], side: str, sparse: bool) -> None:
@@ -395,8 +398,8 @@ def _evaluate(ctx: JobContext, state: _State) -> None:
         first = p.methods[0]
         metrics[rerank.METHOD] = rerank.evaluate_held_out(
             ctx, state.dataset, p.split, _trained(state, first, split_fit=True), first, as_of=state.as_of,
-            seed=p.seed, candidates=p.rerank_candidates, users=p.rerank_users, model=p.llm_model,
-            llm=state.shared_llm(ctx),
+            seed=p.seed, candidates=p.rerank_candidates, users=min(p.rerank_eval_users, p.rerank_users or 1 << 30),
+            model=p.llm_model, llm=state.shared_llm(ctx),
         )  # fmt: skip
     if "score" in p.steps:
         method = _score_method(state)

@@ -47,7 +47,8 @@ def _ids(encoded: Any) -> list[int]:
 
 def pack(examples: Sequence[Tokenised], row_tokens: int = 1024) -> list[dict[str, list[int]]]:
     """Packed rows as dataset records: input_ids, position_ids, labels (the answer tokens, IGNORE
-    elsewhere), and each token's group and suffix number, from which the collator builds the mask.
+    elsewhere), and each token's reach (colrec.llm.prefix.PackedRow), from which the collator builds
+    the mask.
     Prompts are grouped on their own tokens (every suffix keeps its prompt's last token, whose
     logits predict the answer's first), then each suffix is followed by its answer."""
     prompts = [e.prompt for e in examples]
@@ -62,8 +63,8 @@ def _record(row: PackedRow, examples: Sequence[Tokenised]) -> dict[str, list[int
     for member, _, end in row.spans:
         answer = examples[member].completion
         labels[end - len(answer) : end] = answer  # the model shifts: the token before predicts each
-    return {"input_ids": row.ids, "position_ids": row.positions, "labels": labels, "groups": row.groups,
-            "suffixes": row.suffixes, "pairs": [len(row.spans)]}  # fmt: skip
+    return {"input_ids": row.ids, "position_ids": row.positions, "labels": labels, "reach": row.reach,
+            "pairs": [len(row.spans)]}  # fmt: skip
 
 
 class PackedCollator:
@@ -75,8 +76,7 @@ class PackedCollator:
 
     def __call__(self, records: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
         length = max(len(r["input_ids"]) for r in records)
-        rows = [PackedRow(ids=r["input_ids"], positions=r["position_ids"], groups=r["groups"], suffixes=r["suffixes"])
-                for r in records]  # fmt: skip
+        rows = [PackedRow(ids=r["input_ids"], positions=r["position_ids"], reach=r["reach"]) for r in records]
         blocked = torch.from_numpy(~allowed(rows, length)).unsqueeze(1)
         mask = torch.zeros(blocked.shape, dtype=self.dtype).masked_fill(blocked, torch.finfo(self.dtype).min)
 

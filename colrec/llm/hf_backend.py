@@ -1,9 +1,9 @@
 """The transformers back end: batched forward passes on CPU or GPU, LoRA adapters through peft.
 
-Yes/No scoring packs prompts that share a token prefix (colrec.llm.prefix): each shared prefix is
-computed once per packed row, and every prompt's answer logits are read at its own last token
-under a mask that makes the result the same as scoring the prompt alone (`shared_prefix=False`
-scores each prompt alone, the reference)."""
+Yes/No scoring walks the prompts' token prefix tree with the key/value cache (colrec.llm.tree_pass):
+each distinct token position is computed once, and every prompt's answer logits are read at its own
+last token under a mask that makes the result the same as scoring the prompt alone
+(`shared_prefix=False` scores each prompt alone, the reference)."""
 
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ import numpy as np
 import torch
 
 from colrec.llm.engine import Engine, GenerationParams, yes_probability
-from colrec.llm.prefix import PackedRow, allowed, group_by_prefix, pack_rows
+from colrec.llm.tree_pass import TreePass
 
 
 class TransformersEngine(Engine):
     backend = "transformers"
 
     def __init__(self, path: Path, name: str | None = None, *, dtype: str = "float32", device: str | None = None,
-                 batch_size: int = 16, shared_prefix: bool = True, row_tokens: int = 1024) -> None:  # fmt: skip
+                 batch_size: int = 16, shared_prefix: bool = True, row_tokens: int = 256) -> None:  # fmt: skip
         super().__init__(path, name)
         from transformers import AutoModelForCausalLM
         from transformers.utils import logging as hf_logging
@@ -34,7 +34,7 @@ class TransformersEngine(Engine):
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.batch_size = batch_size
         self.shared_prefix = shared_prefix
-        self.row_tokens = row_tokens  # tokens per packed row: attention over a row costs its length squared
+        self.row_tokens = row_tokens  # small subtrees of the prefix tree packed per row (colrec.llm.tree_pass)
         self.tokens_computed = 0  # token positions the forward passes ran (padding included): for benchmarks
         self.base = (
             AutoModelForCausalLM.from_pretrained(str(self.path), dtype=getattr(torch, dtype)).to(self.device).eval()
@@ -78,31 +78,22 @@ class TransformersEngine(Engine):
     def score_yes_no(self, prompts: list[str], adapter: Path | None = None) -> np.ndarray:
         if not self.shared_prefix:
             return self.score_each(prompts, adapter)
-        ids = self.tokenizer(prompts, add_special_tokens=False)["input_ids"] if prompts else []
-        out = np.zeros(len(prompts), dtype=np.float64)
+        if not prompts:
+            return np.zeros(0, dtype=np.float64)
+        ids = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
         with self._use(adapter):
-            for row in pack_rows(group_by_prefix(ids, self.row_tokens), self.row_tokens):
-                members, logits = self._answer_logits(row)
-                out[members] = yes_probability(logits[:, 0], logits[:, 1])
-                self.tokens_computed += len(row)
-        return out
+            walk = TreePass(self.base.get_decoder(), self.device, self.base.dtype, self.row_tokens)
+            logits = self._answer_logits(walk.last_hidden(ids))
+        self.tokens_computed += walk.tokens_computed
+        return yes_probability(logits[:, 0], logits[:, 1]).astype(np.float64)
 
-    def _answer_logits(self, row: PackedRow) -> tuple[np.ndarray, np.ndarray]:
-        """One packed row through the decoder; the Yes and No logits at each prompt's last token."""
-        n = len(row)
-        dtype = self.base.dtype
-        blocked = torch.from_numpy(~allowed([row], n)).unsqueeze(1).to(self.device)
-        mask = torch.zeros(blocked.shape, dtype=dtype, device=self.device).masked_fill(blocked, torch.finfo(dtype).min)
-        ids = torch.tensor([row.ids], device=self.device)
-        positions = torch.tensor([row.positions], device=self.device)
-        hidden = self.base.get_decoder()(input_ids=ids, attention_mask=mask, position_ids=positions).last_hidden_state
-        members = np.array([m for m, _ in row.ends])
-        last = torch.tensor([p for _, p in row.ends], device=self.device)
-        logits = self.base.get_output_embeddings()(hidden[0, last]).float()
+    def _answer_logits(self, hidden: torch.Tensor) -> np.ndarray:
+        """The Yes and No logits from final hidden states."""
+        logits = self.base.get_output_embeddings()(hidden).float()
         cap = getattr(self.base.config, "final_logit_softcapping", None)
         if cap:  # Gemma-2 style models squash their logits: the answer must see the same values
             logits = torch.tanh(logits / cap) * cap
-        return members, logits[:, [self.yes_id, self.no_id]].cpu().numpy()
+        return logits[:, [self.yes_id, self.no_id]].cpu().numpy()
 
     @torch.no_grad()
     def score_each(self, prompts: list[str], adapter: Path | None = None) -> np.ndarray:

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-NO_GROUP = -1
-
 
 @dataclass
 class Group:
@@ -33,13 +31,14 @@ class Group:
 
 @dataclass
 class PackedRow:
-    """One sequence of a packed batch: token ids, RoPE positions, and for each token the group it
-    belongs to and its suffix within the group (NO_GROUP for the group's prefix)."""
+    """One sequence of a packed batch: token ids, RoPE positions (each token's index in its own
+    prompt) and each token's reach: the row position its visibility ends at. Token t may attend to
+    token u when u <= t < reach[u], so a shared prefix (reach: the end of everything built on it)
+    is seen by all that follows it, and a suffix (reach: its own end) by nothing else."""
 
     ids: list[int] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)
-    groups: list[int] = field(default_factory=list)
-    suffixes: list[int] = field(default_factory=list)
+    reach: list[int] = field(default_factory=list)
     ends: list[tuple[int, int]] = field(default_factory=list)  # (prompt index, position of its last token)
     # Spans that a training loss reads: (prompt index, first position, last position + 1) of each suffix.
     spans: list[tuple[int, int, int]] = field(default_factory=list)
@@ -108,21 +107,20 @@ def pack_rows(groups: Sequence[Group], max_row_tokens: int = 1024) -> list[Packe
         if row is None:
             row = PackedRow()
             rows.append(row)
-        _append(row, group, group_id=len(set(row.groups)))
+        _append(row, group)
     return rows
 
 
-def _append(row: PackedRow, group: Group, group_id: int) -> None:
+def _append(row: PackedRow, group: Group) -> None:
+    end = len(row.ids) + group.tokens
     row.ids += group.prefix
     row.positions += list(range(len(group.prefix)))
-    row.groups += [group_id] * len(group.prefix)
-    row.suffixes += [NO_GROUP] * len(group.prefix)
-    for number, (member, suffix) in enumerate(zip(group.members, group.suffixes, strict=True)):
+    row.reach += [end] * len(group.prefix)
+    for member, suffix in zip(group.members, group.suffixes, strict=True):
         start = len(row.ids)
         row.ids += suffix
         row.positions += list(range(len(group.prefix), len(group.prefix) + len(suffix)))
-        row.groups += [group_id] * len(suffix)
-        row.suffixes += [number] * len(suffix)
+        row.reach += [start + len(suffix)] * len(suffix)
         row.ends.append((member, len(row.ids) - 1))
         row.spans.append((member, start, len(row.ids)))
 
@@ -131,13 +129,11 @@ def allowed(rows: Sequence[PackedRow], length: int) -> np.ndarray:
     """[len(rows), length, length] bool: may token t (row) attend to token u (column). Padding
     (past a row's end) attends to itself only, so no softmax row is empty."""
     out = np.zeros((len(rows), length, length), dtype=bool)
+    t = np.arange(length)[:, None]
     for r, row in enumerate(rows):
         n = len(row)
-        group, suffix = np.asarray(row.groups), np.asarray(row.suffixes)
-        same_group = group[:, None] == group[None, :]
-        visible = (suffix[None, :] == NO_GROUP) | (suffix[None, :] == suffix[:, None])
-        causal = np.tril(np.ones((n, n), dtype=bool))
-        out[r, :n, :n] = same_group & visible & causal
+        reach = np.asarray(row.reach)
+        out[r, :n, :n] = (t[:n] >= np.arange(n)[None, :]) & (t[:n] < reach[None, :])
         pad = np.arange(n, length)
         out[r, pad, pad] = True
     return out

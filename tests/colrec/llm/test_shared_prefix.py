@@ -3,13 +3,15 @@ transformers engine on tiny random models (several heads, grouped-query attentio
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from colrec.llm.hf_backend import TransformersEngine
-from colrec.llm.prefix import NO_GROUP, group_by_prefix, pack_rows, packed_tokens
+from colrec.llm.prefix import allowed, group_by_prefix, pack_rows, packed_tokens
+from colrec.llm.prefix_tree import pack_tree, tree_tokens
 from tests.tiny_llm import build_tiny_model
 
 
@@ -36,7 +38,7 @@ def test_rows_respect_their_budget_and_positions_continue_after_the_prefix() -> 
         for member, start, end in row.spans:
             prefix_len = row.positions[start]
             assert row.positions[start:end] == list(range(prefix_len, prefix_len + end - start))
-            assert all(s != NO_GROUP for s in row.suffixes[start:end])
+            assert row.reach[start:end] == [end] * (end - start)  # a suffix is seen by itself only
             assert row.ids[end - 1] == prompts[member][-1]
 
 
@@ -92,3 +94,33 @@ def test_auto_dtype_is_bf16_only_where_the_cpu_computes_it() -> None:
     assert resolve_dtype("float32", "avx512_bf16") == "float32"
     with pytest.raises(ColrecError, match="COLREC_LLM_DTYPE"):
         resolve_dtype("fp8")
+
+
+def test_tree_rows_show_every_token_exactly_its_own_prompt_before_it() -> None:
+    """Random prompts with shared heads at several depths, duplicates, and prompts that are the
+    head of others, under budgets that force subtrees apart: at every token of every prompt, the
+    visible tokens are that prompt's tokens before it, at positions 0, 1, ..."""
+    rng = random.Random(0)
+    for _ in range(200):
+        base = [rng.randint(0, 3) for _ in range(rng.randint(1, 8))]
+        prompts = []
+        for _ in range(rng.randint(1, 12)):
+            head = base[: rng.randint(0, len(base))]
+            prompts.append(head + [rng.randint(0, 3) for _ in range(rng.randint(0 if head else 1, 6))])
+        prompts.append(list(prompts[0]))
+        budget = rng.choice([3, 5, 8, 1000])
+        rows = pack_tree(prompts, budget)
+        assert sorted(i for r in rows for i, _ in r.ends) == list(range(len(prompts)))
+        for row in rows:
+            sees = allowed([row], len(row))[0]
+            for prompt, last in row.ends:
+                chain = [u for u in range(len(row)) if sees[last, u]]
+                assert [row.ids[u] for u in chain] == prompts[prompt]
+                for depth, u in enumerate(chain):  # every token on the way sees its own head only
+                    assert row.positions[u] == depth and list(np.flatnonzero(sees[u])) == chain[: depth + 1]
+
+
+def test_the_tree_computes_each_distinct_position_once() -> None:
+    prompts = [[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 6], [1, 2, 3, 4], [1, 2], [7]]
+    distinct = {tuple(p[: k + 1]) for p in prompts for k in range(len(p))}
+    assert tree_tokens(prompts, 1024) == len(distinct) == 7
