@@ -99,7 +99,6 @@ class CachedLLM:
         self.path = resolve(ctx.settings.models_path, self.model_name)
         self.adapter = adapter
         self._engines: dict[str, Engine] = {}  # back end -> its engine, opened on first need
-        self.backends_used: dict[str, str] = {}  # kind of work -> the back end it last ran on, and why
 
     def engine(self, backend: str) -> tuple[Engine, float | None]:
         """The back end's engine, and its start-up seconds if this call started it."""
@@ -120,8 +119,7 @@ class CachedLLM:
         choice = choose_backend(kind, prompts, resolve_dtype(self.ctx.settings.llm_dtype), self._rates(),
                                 running=set(self._engines), vllm_installed=_vllm_installed(),
                                 cuda=_device() == "cuda")  # fmt: skip
-        log.info("%s", choice.why)
-        self.backends_used[kind] = f"{choice.backend} ({choice.why})"
+        log.info("%s -> %s", choice.why, choice.backend)
         return choice.backend
 
     def render(self, messages: list[dict[str, str]]) -> str:

@@ -88,12 +88,17 @@ class TransformersEngine(Engine):
         return yes_probability(logits[:, 0], logits[:, 1]).astype(np.float64)
 
     def _answer_logits(self, hidden: torch.Tensor) -> np.ndarray:
-        """The Yes and No logits from final hidden states."""
-        logits = self.base.get_output_embeddings()(hidden).float()
+        """The Yes and No logits from final hidden states, in float32: in bf16 a logit near 15 is
+        rounded to a step of 0.06, which alone moves P(Yes) by about 0.015."""
+        head = self.base.get_output_embeddings()
+        rows = head.weight[[self.yes_id, self.no_id]].float()
+        logits = hidden.float() @ rows.T
+        if getattr(head, "bias", None) is not None:
+            logits = logits + head.bias[[self.yes_id, self.no_id]].float()
         cap = getattr(self.base.config, "final_logit_softcapping", None)
         if cap:  # Gemma-2 style models squash their logits: the answer must see the same values
             logits = torch.tanh(logits / cap) * cap
-        return logits[:, [self.yes_id, self.no_id]].cpu().numpy()
+        return logits.cpu().numpy()
 
     @torch.no_grad()
     def score_each(self, prompts: list[str], adapter: Path | None = None) -> np.ndarray:
