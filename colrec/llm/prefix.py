@@ -12,10 +12,13 @@ exactly what the whole prompt alone would. Several groups share a row up to a to
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -98,17 +101,23 @@ def _group(prompts: Sequence[Sequence[int]], members: list[int], shared: int) ->
     return group
 
 
-def pack_rows(groups: Sequence[Group], max_row_tokens: int = 1024) -> list[PackedRow]:
-    """Groups laid out in rows of at most `max_row_tokens` (a larger group gets a row of its own);
-    longest groups first, each into the first row it fits (first-fit decreasing)."""
+def first_fit(items: Sequence[T], size: Callable[[T], int], budget: int,
+              lay_out: Callable[[PackedRow, T], None]) -> list[PackedRow]:  # fmt: skip
+    """Items laid out in rows of at most `budget` tokens (a larger item gets a row of its own),
+    largest first, each into the first row it fits (first-fit decreasing)."""
     rows: list[PackedRow] = []
-    for group in sorted(groups, key=lambda g: -g.tokens):
-        row = next((r for r in rows if len(r) + group.tokens <= max_row_tokens), None)
+    for item in sorted(items, key=lambda x: -size(x)):
+        row = next((r for r in rows if len(r) + size(item) <= budget), None)
         if row is None:
             row = PackedRow()
             rows.append(row)
-        _append(row, group)
+        lay_out(row, item)
     return rows
+
+
+def pack_rows(groups: Sequence[Group], max_row_tokens: int = 1024) -> list[PackedRow]:
+    """Groups laid out in rows of at most `max_row_tokens`."""
+    return first_fit(groups, lambda g: g.tokens, max_row_tokens, _append)
 
 
 def _append(row: PackedRow, group: Group) -> None:

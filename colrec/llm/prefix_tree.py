@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from colrec.llm.prefix import PackedRow, common_prefix
+from colrec.llm.prefix import PackedRow, common_prefix, first_fit
 
 
 @dataclass
@@ -113,14 +113,7 @@ def units(root: Node, budget: int) -> list[Unit]:
 def pack_tree(prompts: Sequence[Sequence[int]], row_tokens: int = 1024) -> list[PackedRow]:
     """Rows of at most `row_tokens` (longer only for one oversized node), stretches placed first
     fit, largest first."""
-    rows: list[PackedRow] = []
-    for unit in sorted(units(build_tree(prompts), row_tokens), key=lambda u: -u.size):
-        row = next((r for r in rows if len(r) + unit.size <= row_tokens), None)
-        if row is None:
-            row = PackedRow()
-            rows.append(row)
-        _lay_out(row, unit)
-    return rows
+    return first_fit(units(build_tree(prompts), row_tokens), lambda u: u.size, row_tokens, _lay_out)
 
 
 def _lay_out(row: PackedRow, unit: Unit) -> None:
@@ -132,15 +125,15 @@ def _lay_out(row: PackedRow, unit: Unit) -> None:
     for index, prompt, depth in unit.path_ends:
         row.ends.append((prompt, starts[index] + depth - unit.path[index].start))
     for subtree in unit.subtrees:
-        _subtree(row, subtree)
+        lay_out_subtree(row, subtree)
 
 
-def _subtree(row: PackedRow, node: Node) -> None:
+def lay_out_subtree(row: PackedRow, node: Node) -> None:
     first = len(row)
     _tokens(row, node, first + node.size)
     row.ends += [(prompt, first + depth - node.start) for prompt, depth in node.ends]
     for child in node.children:
-        _subtree(row, child)
+        lay_out_subtree(row, child)
 
 
 def _tokens(row: PackedRow, node: Node, reach: int) -> None:

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from colrec.llm.prefix import PackedRow, allowed
-from colrec.llm.prefix_tree import Node, _subtree, build_tree
+from colrec.llm.prefix import PackedRow, allowed, first_fit
+from colrec.llm.prefix_tree import Node, build_tree, lay_out_subtree
 
 
 class TreePass:
@@ -73,11 +73,4 @@ class TreePass:
 
 def _rows(subtrees: list[Node], budget: int) -> list[PackedRow]:
     """Small subtrees laid out side by side (depth first each), first fit, largest first."""
-    rows: list[PackedRow] = []
-    for tree in sorted(subtrees, key=lambda t: -t.size):
-        row = next((r for r in rows if len(r) + tree.size <= budget), None)
-        if row is None:
-            row = PackedRow()
-            rows.append(row)
-        _subtree(row, tree)
-    return rows
+    return first_fit(subtrees, lambda t: t.size, budget, lay_out_subtree)
