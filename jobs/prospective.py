@@ -30,6 +30,9 @@ from jobs.context import JobContext
 KS = (5, 10, 20)
 SERVE_NIGHTS = 7  # auto serving weighs the prospective NDCG@10 of this many nights, tonight's included
 SERVE_METRIC = "ndcg@10"
+# A switch away from the first CF method needs its lead measured on this many users in all: a lead
+# on the 8 users who came back after one night is noise.
+SERVE_MIN_USERS = 50
 
 
 def run(ctx: JobContext, dataset: str, as_of: dt.date, split: str) -> dict[str, Any]:
@@ -113,28 +116,35 @@ def choose_served(
         earlier = store.recent_refreshes(session, dataset, as_of, None, SERVE_NIGHTS - 1)
     nights = [n for n in [tonight, *(m.get("prospective") or {} for _, _, m in earlier)] if n.get("methods")]
     gains = _mean_gains(nights, [m for m in published if m != base])
-    served["evidence"] = {m: {"mean_gain": round(g, 6), "nights": n} for m, (g, n) in gains.items()}
+    served["evidence"] = {m: {"mean_gain": round(g, 6), "nights": n, "users": u} for m, (g, n, u) in gains.items()}
     best = max(gains, key=lambda m: gains[m][0], default=None)
     if best is None:
         why = f"auto: no prospective evidence yet; serving the first CF method {base}"
         return {**served, "method": base, "why": why}
-    gain, count = gains[best]
+    gain, count, users = gains[best]
     if gain <= 0:
         return {**served, "method": base,
                 "why": f"auto: no method beat {base}'s prospective {SERVE_METRIC} (best: {best}, {gain:+.4f} "
                        f"over {count} night(s))"}  # fmt: skip
+    if users < SERVE_MIN_USERS:
+        return {**served, "method": base,
+                "why": f"auto: {best} leads {base} by {gain:+.4f} over {count} night(s), but on {users} users; "
+                       f"it takes {SERVE_MIN_USERS} to switch"}  # fmt: skip
     return {**served, "method": best,
             "why": f"auto: {best}'s prospective {SERVE_METRIC} beat {base}'s on the same users by {gain:+.4f} "
                    f"on average over {count} night(s)"}  # fmt: skip
 
 
-def _mean_gains(nights: list[dict[str, Any]], candidates: list[str]) -> dict[str, tuple[float, int]]:
-    """method -> (mean of its NDCG@10 minus the base's on the same users, nights counted)."""
+def _mean_gains(nights: list[dict[str, Any]], candidates: list[str]) -> dict[str, tuple[float, int, int]]:
+    """method -> (mean of its NDCG@10 minus the base's on the same users, nights counted, users
+    those nights rest on)."""
     gains: dict[str, list[float]] = {}
+    users: dict[str, int] = {}
     for night in nights:
         for method in candidates:
             scored = night["methods"].get(method) or {}
             own, base = scored.get(SERVE_METRIC), (scored.get("base_on_same_users") or {}).get(SERVE_METRIC)
             if own is not None and base is not None:
                 gains.setdefault(method, []).append(own - base)
-    return {m: (sum(g) / len(g), len(g)) for m, g in gains.items()}
+                users[method] = users.get(method, 0) + int(scored.get("users", 0))
+    return {m: (sum(g) / len(g), len(g), users[m]) for m, g in gains.items()}

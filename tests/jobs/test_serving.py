@@ -148,12 +148,9 @@ def test_the_second_night_scores_the_first_nights_lists_of_every_method(
     assert stored["metrics"]["prospective"]["methods"]["mf"]["hr@10"] == looked["methods"]["mf"]["hr@10"]
 
 
-def _night(ctx: JobContext, as_of: dt.date, llm: float, mf_same: float) -> None:
-    metrics = {
-        "prospective": {
-            "methods": {"mf": {"ndcg@10": 0.1}, "llm": {"ndcg@10": llm, "base_on_same_users": {"ndcg@10": mf_same}}}
-        }
-    }
+def _night(ctx: JobContext, as_of: dt.date, llm: float, mf_same: float, users: int = 30) -> None:
+    llm_scored = {"ndcg@10": llm, "users": users, "base_on_same_users": {"ndcg@10": mf_same}}
+    metrics = {"prospective": {"methods": {"mf": {"ndcg@10": 0.1}, "llm": llm_scored}}}
     rows(ctx, "insert into runs (job, status, as_of, params, metrics, code_version, dataset_id) values ('refresh', "
               "'published', :a, '{\"dataset\": \"toy\", \"methods\": [\"mf\"]}', cast(:m as jsonb), 'test', "
               "(select id from datasets where name = 'toy')) returning id", a=as_of, m=json.dumps(metrics))  # fmt: skip
@@ -167,9 +164,12 @@ def test_auto_serves_the_method_whose_prospective_ndcg_overtakes_the_base(toy: J
     behind = choose(dt.date(2021, 3, 3), tonight={"methods": {"llm": {"ndcg@10": 0.08, "base_on_same_users":
                                                                       {"ndcg@10": 0.09}}}})  # fmt: skip
     assert behind["method"] == "mf" and behind["evidence"]["llm"]["nights"] == 2
-    _night(toy, dt.date(2021, 3, 2), llm=0.20, mf_same=0.10)
-    ahead = choose(dt.date(2021, 3, 3), tonight={"methods": {"llm": {"ndcg@10": 0.2, "base_on_same_users":
-                                                                     {"ndcg@10": 0.1}}}})  # fmt: skip
+    _night(toy, dt.date(2021, 3, 2), llm=0.20, mf_same=0.10, users=10)
+    tonight = {"methods": {"llm": {"ndcg@10": 0.2, "users": 5, "base_on_same_users": {"ndcg@10": 0.1}}}}
+    few = choose(dt.date(2021, 3, 3), tonight=tonight)
+    assert few["method"] == "mf" and "on 45 users" in few["why"]  # 30 + 10 + 5: a lead on too few to switch
+    tonight["methods"]["llm"]["users"] = 10
+    ahead = choose(dt.date(2021, 3, 3), tonight=tonight)
     assert ahead["method"] == "llm" and ahead["fallback"] == "mf" and "beat mf's" in ahead["why"]
     assert ahead["evidence"]["llm"]["mean_gain"] == pytest.approx((-0.05 + 0.1 + 0.1) / 3, abs=1e-6)
 
