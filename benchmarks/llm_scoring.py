@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 **({"prefix_cache_hit": m["prefix_cache_hit"]} if "prefix_cache_hit" in m else {}),
             })  # fmt: skip
         tokens = sum(len(t) for t in _tokenize(args.model, shapes[shape]))
-        distinct = tree_tokens(_tokenize(args.model, shapes[shape]), 1 << 30)
+        distinct = tree_tokens(_tokenize(args.model, shapes[shape]))
         results["shapes"][shape] = {"prompts": len(shapes[shape]), "prompt_tokens": tokens,
                                     "distinct_positions": distinct, "runs": rows}  # fmt: skip
     if args.parity:

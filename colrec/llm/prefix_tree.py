@@ -1,15 +1,14 @@
-"""Prefix-tree packing for scoring: every distinct token position of a batch of prompts computed
-once. Prompts that share a head share it at every depth (the system prompt across all users, a
-user's history across their pairs, a longer history across consecutive pairs), not only the one
-shared prefix of a group (colrec.llm.prefix, which training keeps: its loss needs each answer
-right after its own prompt).
+"""The prefix tree of a batch of prompts, for scoring (colrec.llm.tree_pass walks it): every
+distinct token position computed once. Prompts that share a head share it at every depth (the
+system prompt across all users, a user's history across their pairs, a longer history across
+consecutive pairs), not only the one shared prefix of a group (colrec.llm.prefix, which training
+keeps: its loss needs each answer right after its own prompt).
 
-The prompts' radix tree is laid out depth first in packed rows: a node's tokens, then its
-children's subtrees. A token's reach (PackedRow.reach) is the end of its node's subtree in the row,
-so it is seen by its own node's later tokens and its descendants only, and each prompt's answer
-logits are read at its last token, wherever that sits (inside a node, when one prompt is the head
-of another, or a duplicate). A subtree too large for a row is split among rows, each carrying the
-path of nodes above it again.
+A subtree is laid out depth first in a packed row: a node's tokens, then its children's
+subtrees. A token's reach (PackedRow.reach) is the end of its node's subtree in the row, so it is
+seen by its own node's later tokens and its descendants only, and each prompt's answer logits are
+read at its last token, wherever that sits (inside a node, when one prompt is the head of another,
+or a duplicate).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from colrec.llm.prefix import PackedRow, common_prefix, first_fit
+from colrec.llm.prefix import PackedRow, common_prefix
 
 
 @dataclass
@@ -69,66 +68,8 @@ def build_tree(prompts: Sequence[Sequence[int]]) -> Node:
     return root
 
 
-@dataclass
-class Unit:
-    """What one row stretch holds: the path of nodes above, then whole subtrees under it."""
-
-    path: list[Node]
-    subtrees: list[Node]
-    path_ends: list[tuple[int, int, int]] = field(default_factory=list)  # (path index, prompt, depth)
-
-    @property
-    def size(self) -> int:
-        return sum(len(n.tokens) for n in self.path) + sum(n.size for n in self.subtrees)
-
-
-def units(root: Node, budget: int) -> list[Unit]:
-    """The tree cut into stretches of at most `budget` tokens where it can be: a subtree that fits
-    with its path is kept whole, siblings share a stretch while they fit, and a subtree too large
-    is opened: its node goes on the path and its children are cut in turn (a single node longer
-    than the budget is a stretch of its own). Prompts that end inside an opened node are read in
-    the first stretch below it."""
-    out: list[Unit] = []
-
-    def visit(path: list[Node], children: list[Node]) -> None:
-        above = sum(len(n.tokens) for n in path)
-        current: list[Node] = []
-        for child in sorted(children, key=lambda c: c.size):
-            if above + child.size > budget and child.children:
-                first = len(out)
-                visit([*path, child], child.children)
-                out[first].path_ends += [(len(path), prompt, depth) for prompt, depth in child.ends]
-                continue
-            if current and above + sum(c.size for c in current) + child.size > budget:
-                out.append(Unit(path, current))
-                current = []
-            current.append(child)
-        if current:
-            out.append(Unit(path, current))
-
-    visit([], root.children)
-    return out
-
-
-def pack_tree(prompts: Sequence[Sequence[int]], row_tokens: int = 1024) -> list[PackedRow]:
-    """Rows of at most `row_tokens` (longer only for one oversized node), stretches placed first
-    fit, largest first."""
-    return first_fit(units(build_tree(prompts), row_tokens), lambda u: u.size, row_tokens, _lay_out)
-
-
-def _lay_out(row: PackedRow, unit: Unit) -> None:
-    end = len(row) + unit.size
-    starts = []
-    for node in unit.path:  # seen by everything after it in the stretch
-        starts.append(len(row))
-        _tokens(row, node, end)
-    for index, prompt, depth in unit.path_ends:
-        row.ends.append((prompt, starts[index] + depth - unit.path[index].start))
-    for subtree in unit.subtrees:
-        lay_out_subtree(row, subtree)
-
-
 def lay_out_subtree(row: PackedRow, node: Node) -> None:
+    """The subtree under `node` appended to the row, depth first; positions are depths."""
     first = len(row)
     _tokens(row, node, first + node.size)
     row.ends += [(prompt, first + depth - node.start) for prompt, depth in node.ends]
@@ -142,6 +83,6 @@ def _tokens(row: PackedRow, node: Node, reach: int) -> None:
     row.reach += [reach] * len(node.tokens)
 
 
-def tree_tokens(prompts: Sequence[Sequence[int]], row_tokens: int = 1024) -> int:
-    """Token positions a tree-packed pass computes."""
-    return sum(len(r) for r in pack_tree(prompts, row_tokens))
+def tree_tokens(prompts: Sequence[Sequence[int]]) -> int:
+    """Distinct token positions of the prompts: what one pass over their tree computes."""
+    return build_tree(prompts).size

@@ -46,10 +46,11 @@ class TreePass:
         self._children(node.children, out.past_key_values, found)
 
     def _children(self, children: list[Node], cache: Any, found: dict[int, torch.Tensor]) -> None:
-        small = [c for c in children if c.size <= self.leaf_tokens or not c.children]
-        for row in _rows(small, self.row_tokens):
+        packed = [c.size <= self.leaf_tokens or not c.children for c in children]
+        small = [c for c, p in zip(children, packed, strict=True) if p]
+        for row in first_fit(small, lambda t: t.size, self.row_tokens, lay_out_subtree):
             self._row(row, cache, found)
-        opened = [c for c in children if not (c.size <= self.leaf_tokens or not c.children)]
+        opened = [c for c, p in zip(children, packed, strict=True) if not p]
         for k, child in enumerate(opened):
             last = k == len(opened) - 1
             self._visit(child, cache if last or cache is None else copy.deepcopy(cache), found)
@@ -69,8 +70,3 @@ class TreePass:
         self.tokens_computed += n
         for prompt, position in row.ends:
             found[prompt] = out.last_hidden_state[0, position]
-
-
-def _rows(subtrees: list[Node], budget: int) -> list[PackedRow]:
-    """Small subtrees laid out side by side (depth first each), first fit, largest first."""
-    return first_fit(subtrees, lambda t: t.size, budget, lay_out_subtree)

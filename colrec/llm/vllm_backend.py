@@ -73,7 +73,8 @@ class VLLMEngine(Engine):
         their prefix cached (prompts scheduled in the same step do not share blocks)."""
         order = sorted(range(len(prompts)), key=lambda i: prompts[i])
         heads = self._heads(prompts) if self.heads_first else []
-        rest = [i for i in order if i not in set(heads)]
+        first = set(heads)
+        rest = [i for i in order if i not in first]
         outputs: list[Any] = [None] * len(prompts)
         lora = self._lora(adapter)
         for part in (heads, rest):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from colrec.llm.hf_backend import TransformersEngine
-from colrec.llm.prefix import allowed, group_by_prefix, pack_rows, packed_tokens
-from colrec.llm.prefix_tree import pack_tree, tree_tokens
+from colrec.llm.prefix import allowed, first_fit, group_by_prefix, pack_rows, packed_tokens
+from colrec.llm.prefix_tree import build_tree, lay_out_subtree, tree_tokens
 from tests.tiny_llm import build_tiny_model
 
 
@@ -98,7 +98,7 @@ def test_auto_dtype_is_bf16_only_where_the_cpu_computes_it() -> None:
 
 def test_tree_rows_show_every_token_exactly_its_own_prompt_before_it() -> None:
     """Random prompts with shared heads at several depths, duplicates, and prompts that are the
-    head of others, under budgets that force subtrees apart: at every token of every prompt, the
+    head of others, in rows too small for some subtrees: at every token of every prompt, the
     visible tokens are that prompt's tokens before it, at positions 0, 1, ..."""
     rng = random.Random(0)
     for _ in range(200):
@@ -109,7 +109,7 @@ def test_tree_rows_show_every_token_exactly_its_own_prompt_before_it() -> None:
             prompts.append(head + [rng.randint(0, 3) for _ in range(rng.randint(0 if head else 1, 6))])
         prompts.append(list(prompts[0]))
         budget = rng.choice([3, 5, 8, 1000])
-        rows = pack_tree(prompts, budget)
+        rows = first_fit(build_tree(prompts).children, lambda t: t.size, budget, lay_out_subtree)
         assert sorted(i for r in rows for i, _ in r.ends) == list(range(len(prompts)))
         for row in rows:
             sees = allowed([row], len(row))[0]
@@ -123,4 +123,4 @@ def test_tree_rows_show_every_token_exactly_its_own_prompt_before_it() -> None:
 def test_the_tree_computes_each_distinct_position_once() -> None:
     prompts = [[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 6], [1, 2, 3, 4], [1, 2], [7]]
     distinct = {tuple(p[: k + 1]) for p in prompts for k in range(len(p))}
-    assert tree_tokens(prompts, 1024) == len(distinct) == 7
+    assert tree_tokens(prompts) == len(distinct) == 7
