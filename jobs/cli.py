@@ -10,7 +10,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import psycopg
 import typer
@@ -516,18 +516,14 @@ def demo(
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, _terminated)
+    stop = _StopOnSignal()
+    signal.signal(signal.SIGTERM, stop.raise_terminated)
     try:
         app()
-    except ColrecError as err:
-        console.fail(str(err), err.exit_code)
-    except ValidationError as err:  # a COLREC_ setting that does not parse
-        console.fail("settings: " + "; ".join(f"{e['msg']} ({'.'.join(map(str, e['loc']))})" for e in err.errors()))
-    except (DBAPIError, psycopg.Error) as err:
-        # Bad data the validation missed, or a server that went away mid-job: one line, the
-        # traceback only at DEBUG level.
-        logging.getLogger("colrec").debug("database error", exc_info=True)
-        console.fail(f"database: {one_line(getattr(err, 'orig', None) or err)}")
+    except Exception as err:
+        if stop.signum is not None:  # a library may have wrapped the Terminated raised inside it
+            console.fail(stop.message(), Terminated.exit_code)
+        _report(err)
     except KeyboardInterrupt:
         console.err.print("interrupted")
         sys.exit(130)
@@ -535,9 +531,34 @@ def main() -> None:
         _stop_children()
 
 
-def _terminated(signum: int, _frame: object) -> None:
-    signal.signal(signum, signal.SIG_IGN)  # one unwinding is enough; a second TERM must not cut it short
-    raise Terminated(f"stopped by {signal.Signals(signum).name}: nothing unfinished was published")
+def _report(err: Exception) -> NoReturn:
+    """One line for what a user can act on; anything else is a bug and keeps its traceback."""
+    if isinstance(err, ColrecError):
+        console.fail(str(err), err.exit_code)
+    if isinstance(err, ValidationError):  # a COLREC_ setting that does not parse
+        console.fail("settings: " + "; ".join(f"{e['msg']} ({'.'.join(map(str, e['loc']))})" for e in err.errors()))
+    if isinstance(err, DBAPIError | psycopg.Error):
+        # Bad data the validation missed, or a server that went away mid-job: one line, the
+        # traceback only at DEBUG level.
+        logging.getLogger("colrec").debug("database error", exc_info=True)
+        console.fail(f"database: {one_line(getattr(err, 'orig', None) or err)}")
+    raise err
+
+
+class _StopOnSignal:
+    """SIGTERM unwinds the job as a failure (Terminated), and is remembered: code that catches and
+    wraps exceptions (a template engine, a step's error report) cannot turn it into another error."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def raise_terminated(self, signum: int, _frame: object) -> None:
+        signal.signal(signum, signal.SIG_IGN)  # one unwinding is enough; a second TERM must not cut it short
+        self.signum = signum
+        raise Terminated(self.message())
+
+    def message(self) -> str:
+        return f"stopped by {signal.Signals(self.signum or signal.SIGTERM).name}: nothing unfinished was published"
 
 
 def _stop_children() -> None:
