@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 
 def _default_data_dir() -> Path:
@@ -95,7 +97,15 @@ class Settings(BaseSettings):
             return None
         for prefix in ("postgres://", "postgresql://"):
             if url.startswith(prefix):
-                return "postgresql+psycopg://" + url[len(prefix) :]
+                url = "postgresql+psycopg://" + url[len(prefix) :]
+        try:  # never echoed: a URL may hold a password
+            parsed = make_url(url)
+        except ArgumentError:
+            raise ValueError(
+                "DATABASE_URL is not a database URL: use postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+            ) from None
+        if parsed.get_backend_name() != "postgresql":
+            raise ValueError(f"DATABASE_URL names a {parsed.get_backend_name()!r} database: colrec needs PostgreSQL")
         return url
 
     @field_validator("llm_backend")

@@ -10,7 +10,11 @@ from __future__ import annotations
 import logging
 import subprocess
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from colrec_store.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +26,39 @@ def embedded_url(pgdata: Path) -> str:
         warnings.simplefilter("ignore")
         import pgserver  # imported here: it starts nothing until asked, but it is not free
 
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    try:
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+        with _quiet("pgserver"):  # it logs a failed start at length; the error below says it in one line
+            server = pgserver.get_server(pgdata, cleanup_mode=None)
+    except (OSError, subprocess.CalledProcessError) as err:
+        raise DatabaseUnavailable(
+            f"the embedded database under {pgdata} did not start: {_reason(pgdata, err)}"
+        ) from None
     uri = server.get_uri()
     return uri.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _reason(pgdata: Path, err: Exception) -> str:
+    """Why: the server's own last log line when it got as far as writing one."""
+    if isinstance(err, subprocess.CalledProcessError):
+        try:
+            lines = [line for line in (pgdata / "log").read_text(errors="replace").splitlines() if line.strip()]
+        except OSError:
+            lines = []
+        detail = lines[-1].strip() if lines else f"exit status {err.returncode}"
+        return f"{Path(str(err.cmd[0])).name} failed: {detail} (set COLREC_DATA_DIR to a fresh folder, or repair it)"
+    return f"{err.strerror or err}: {err.filename or pgdata} (set COLREC_DATA_DIR to a writable folder)"
 
 
 def is_running(pgdata: Path) -> bool:

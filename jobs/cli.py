@@ -107,7 +107,7 @@ def db_stop(typer_ctx: typer.Context) -> None:
 def ingest(
     typer_ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Files or folders of the dataset.")],
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name in the store.")],
+    dataset: DatasetOpt,
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")],
     mapping: Annotated[
         str | None, typer.Option("--map", help="csv format: user=COL,item=COL[,rating=,label=,ts=,title=].")
@@ -536,7 +536,12 @@ def _report(err: Exception) -> NoReturn:
     if isinstance(err, ColrecError):
         console.fail(str(err), err.exit_code)
     if isinstance(err, ValidationError):  # a COLREC_ setting that does not parse
-        console.fail("settings: " + "; ".join(f"{e['msg']} ({'.'.join(map(str, e['loc']))})" for e in err.errors()))
+        console.fail(
+            "settings: "
+            + "; ".join(
+                f"{e['msg'].removeprefix('Value error, ')} ({'.'.join(map(str, e['loc']))})" for e in err.errors()
+            )
+        )
     if isinstance(err, DBAPIError | psycopg.Error):
         # Bad data the validation missed, or a server that went away mid-job: one line, the
         # traceback only at DEBUG level.

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from colrec_store.repositories.datasets import check_dataset_name
 from jobs import console
 from jobs.context import JobContext
 
@@ -15,7 +16,9 @@ AsOfOpt = Annotated[
     datetime | None, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Nothing after this date (UTC) is seen.")
 ]
 SeedOpt = Annotated[int, typer.Option(help="Seed for sampling and training.")]
-DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="Dataset name in the store.")]
+DatasetOpt = Annotated[
+    str, typer.Option("--dataset", "-d", help="Dataset name in the store.", callback=check_dataset_name)
+]
 ExecutorOpt = Annotated[
     str | None,
     typer.Option(

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from colrec_store.repositories.datasets import check_dataset_name
 from jobs import console
 from jobs.cli_common import AsOfOpt, DatasetOpt, ExecutorOpt, JsonOpt, as_date, job_context, show
 
@@ -155,7 +156,15 @@ def backfill(
 
 def schedule(
     typer_ctx: typer.Context,
-    dataset: Annotated[list[str], typer.Option("--dataset", "-d", help="Dataset to refresh (repeatable).")],
+    dataset: Annotated[
+        list[str],
+        typer.Option(
+            "--dataset",
+            "-d",
+            help="Dataset to refresh (repeatable).",
+            callback=lambda names: [*map(check_dataset_name, names)],
+        ),
+    ],
     cron: Annotated[str, typer.Option(help="Crontab expression, UTC.")] = "0 2 * * *",
     run_now: Annotated[bool, typer.Option("--run-now", help="Also refresh once at start-up.")] = False,
     methods: MethodsOpt = "mf",

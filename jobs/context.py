@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from colrec.errors import ColrecError
+from colrec.errors import ColrecError, clip_values
 from colrec_store import db, migrate
 from colrec_store.config import Settings
 from colrec_store.repositories import runs
@@ -135,7 +135,7 @@ def one_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     if text and isinstance(err, ColrecError):
         return text[0]
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+    return clip_values(f"{type(err).__name__}: {text[0]}") if text else type(err).__name__
 
 
 def code_version() -> str:

@@ -61,7 +61,7 @@ def run(ctx: JobContext, dataset: str, split: str, *, recipe: str = "yesno", bas
         train = _twice(ctx, window, base, split, limit, seed, history_len, params, config)
     else:
         train = _reclm(ctx, window, base, split, limit, seed, history_len, params, config)
-    checkpoints = ctx.settings.models_path / "finetune" / _key(dataset, params)
+    checkpoints = ctx.settings.models_path / "finetune" / _key(window.dataset_id, params)
     with ctx.run("finetune", dataset_id=window.dataset_id, params=params, as_of=as_of) as record:
         adapter = ctx.settings.models_path / "runs" / str(record.id) / "adapter"
         train(record, adapter, checkpoints)
@@ -161,9 +161,10 @@ def _cf_scorer(ctx: JobContext, window: Window, split: str) -> tuple[Any, int]:
     return cf_score, trained.id
 
 
-def _key(dataset: str, params: dict[str, Any]) -> str:
-    """The same dataset, split, data and recipe config resume the same checkpoints."""
-    return f"{dataset}-{params['recipe']}-" + sha256(json.dumps(params, sort_keys=True, default=str))[:12]
+def _key(dataset_id: int, params: dict[str, Any]) -> str:
+    """The same dataset, split, data and recipe config resume the same checkpoints. From the id, not
+    the name: a path is never built from text a user typed."""
+    return f"d{dataset_id}-{params['recipe']}-" + sha256(json.dumps(params, sort_keys=True, default=str))[:12]
 
 
 def adapter_for(ctx: JobContext, dataset_id: int, run_id: int, model_name: str) -> Path:

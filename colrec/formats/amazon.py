@@ -9,6 +9,7 @@ default only reviewed items are kept (`all_items=True` keeps the catalogue: cold
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from colrec.errors import InputError
-from colrec.formats.base import INTERACTION_SCHEMA, ITEM_SCHEMA, Batch, iter_json_lines, require
+from colrec.formats.base import INTERACTION_SCHEMA, ITEM_SCHEMA, Batch, check_epoch, iter_json_lines, require
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,7 @@ def _roles(paths: list[Path], fields: AmazonFields) -> tuple[Path, Path | None]:
     for path in files:
         if not path.exists():
             raise InputError(f"{path}: no such file or directory")
-        _, first = next(iter_json_lines(path), (0, {}))
-        (reviews if fields.user in first else meta).append(path)
+        (reviews if _is_reviews(path, fields) else meta).append(path)
     if len(reviews) != 1:
         raise InputError(
             f"expected one reviews file (records with '{fields.user}'), "
@@ -93,6 +93,16 @@ def _roles(paths: list[Path], fields: AmazonFields) -> tuple[Path, Path | None]:
     if len(meta) > 1:
         raise InputError(f"expected at most one meta file, found {len(meta)}: {', '.join(map(str, meta))}")
     return reviews[0], (meta[0] if meta else None)
+
+
+def _is_reviews(path: Path, fields: AmazonFields, sample: int = 50) -> bool:
+    """A reviews file by its first records: one of them with the reviewer, or with a rating and a
+    time (a review missing its reviewer is still a review, and its line is then named)."""
+    records = iter_json_lines(path)
+    for _, record in itertools.islice(records, sample):
+        if fields.user in record or (fields.rating in record and fields.time in record):
+            return True
+    return False
 
 
 def _reviews(path: Path, fields: AmazonFields) -> pl.DataFrame:
@@ -105,7 +115,8 @@ def _reviews(path: Path, fields: AmazonFields) -> pl.DataFrame:
         rows["item"].append(require(record, fields.item, str, path, line))
         rows["rating"].append(float(rating))
         rows["label"].append(None)
-        rows["ts_us"].append(require(record, fields.time, int, path, line) * fields.time_scale)
+        time = require(record, fields.time, int, path, line)
+        rows["ts_us"].append(check_epoch(time, path, line, fields.time, 1_000_000 // fields.time_scale))
         rows["attributes"].append(_subset(record, fields.review_keys))
         rows["event_key"].append(_review_key(record, fields))
         rows["file"].append(str(path))

@@ -6,8 +6,11 @@ user or item reference found later by the store) names them.
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
+import math
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,7 +89,7 @@ def read_bytes(path: Path) -> bytes:
         raw = path.read_bytes()
         if path.suffix == ".gz":
             raw = gzip.decompress(raw)
-    except (OSError, EOFError) as err:
+    except (OSError, EOFError, zlib.error) as err:  # zlib.error: gzip data corrupt past its header
         raise InputError(f"{path}: cannot read file: {err}") from None
     if not raw.strip():
         raise InputError(f"{path}: file is empty")
@@ -160,7 +163,8 @@ def cast_checked(frame: pl.DataFrame, path: Path, column: str, dtype: Any, requi
 
 
 def check_range(frame: pl.DataFrame, path: Path, column: str, low: float, high: float) -> None:
-    bad = frame.filter(pl.col(column).is_not_null() & ~pl.col(column).is_between(low, high))
+    value = pl.col(column)
+    bad = frame.filter(value.is_not_null() & (value.cast(pl.Float64).is_nan() | ~value.is_between(low, high)))
     if bad.height:
         row = bad.row(0, named=True)
         raise InputError(f"{path}:{row['line']}: field '{column}' must be in [{low}, {high}], got {row[column]}")
@@ -185,7 +189,18 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             raise InputError(f"{path}:{number}: malformed JSON: {err.msg}") from None
         if not isinstance(record, dict):
             raise InputError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+        if "\\ud" in text.lower() and _has_lone_surrogate(record):
+            raise InputError(f"{path}:{number}: not valid text: an unpaired surrogate escape (\\ud800-\\udfff)")
         yield number, record
+
+
+def _has_lone_surrogate(record: dict[str, Any]) -> bool:
+    """JSON may escape half of a UTF-16 pair (\\ud800); no text encoding can store the result."""
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def require(record: dict[str, Any], key: str, kinds: type | tuple[type, ...], path: Path, line: int) -> Any:
@@ -198,8 +213,45 @@ def require(record: dict[str, Any], key: str, kinds: type | tuple[type, ...], pa
     return value
 
 
-def epoch_seconds_to_us(column: str) -> pl.Expr:
-    return (pl.col(column).cast(pl.Int64) * 1_000_000).alias("ts_us")
+# Interaction times colrec accepts. Earlier or later values are corrupt data (a wrapped-around or
+# milliseconds-for-seconds timestamp), not events: stored, they would land in some other year or
+# overflow the store's timestamps. The margin after now absorbs clock skew between machines.
+EARLIEST = dt.datetime(1950, 1, 1, tzinfo=dt.UTC)
+FUTURE_MARGIN = dt.timedelta(days=2)
+
+
+def epoch_bounds() -> tuple[float, float]:
+    """(earliest, latest) accepted interaction time, in unix seconds."""
+    latest = dt.datetime.now(dt.UTC) + FUTURE_MARGIN
+    return EARLIEST.timestamp(), latest.timestamp()
+
+
+def time_rule() -> str:
+    latest = dt.datetime.fromtimestamp(epoch_bounds()[1], dt.UTC)
+    return f"a time between {EARLIEST:%Y-%m-%d} and {latest:%Y-%m-%d}"
+
+
+def epoch_to_us(frame: pl.DataFrame, path: Path, column: str, units_per_second: int = 1) -> pl.DataFrame:
+    """Numeric unix times (in 1/units_per_second s) as `ts_us`; refused, with the line, unless
+    finite and within epoch_bounds. Checked before scaling: a huge value would wrap around."""
+    low, high = epoch_bounds()
+    seconds = pl.col(column).cast(pl.Float64) / units_per_second
+    bad = frame.filter(pl.col(column).is_null() | ~seconds.is_finite() | ~seconds.is_between(low, high))
+    if bad.height:
+        row = bad.row(0, named=True)
+        raise InputError(
+            f"{path}:{row['line']}: field '{column}' must be {time_rule()} (unix seconds), got {row[column]}"
+        )
+    scale = 1_000_000 // units_per_second
+    return frame.with_columns((pl.col(column).cast(pl.Int64) * scale).alias("ts_us"))
+
+
+def check_epoch(value: int | float, path: Path, line: int, field: str, units_per_second: int = 1) -> int:
+    """One record's unix time (JSON formats) as microseconds, refused unless within epoch_bounds."""
+    low, high = epoch_bounds()
+    if not (math.isfinite(value) and low <= value / units_per_second <= high):
+        raise InputError(f"{path}:{line}: field '{field}' must be {time_rule()} (unix time), got {value}")
+    return int(value) * (1_000_000 // units_per_second)
 
 
 def json_object(columns: dict[str, pl.Expr]) -> pl.Expr:

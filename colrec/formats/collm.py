@@ -17,7 +17,7 @@ from colrec.formats.base import (
     Batch,
     cast_checked,
     conform,
-    epoch_seconds_to_us,
+    epoch_to_us,
     first_duplicate,
     headed_lines,
     json_object,
@@ -50,10 +50,9 @@ def _interactions(path: Path) -> pl.DataFrame:
         if bad.height:
             row = bad.row(0, named=True)
             raise InputError(f"{path}:{row['line']}: field '{column}' must be one of {allowed}, got {row[column]!r}")
-    rows = rows.with_columns(
+    rows = epoch_to_us(rows, path, "ts").with_columns(
         pl.col("user").cast(pl.Utf8),
         pl.col("item").cast(pl.Utf8),
-        epoch_seconds_to_us("ts"),
         json_object({"split": pl.col("split")}).alias("attributes"),
         pl.lit(str(path)).alias("file"),
     )

@@ -15,7 +15,7 @@ from colrec.formats.base import (
     cast_checked,
     check_range,
     conform,
-    epoch_seconds_to_us,
+    epoch_to_us,
     first_duplicate,
     json_object,
     line_frame,
@@ -77,10 +77,9 @@ def _ratings(path: Path, sep: str, encoding: str) -> pl.DataFrame:
         rows = cast_checked(rows, path, column, pl.Int64)
     rows = cast_checked(rows, path, "rating", pl.Float64)
     check_range(rows, path, "rating", 0, 5)
-    rows = rows.with_columns(
+    rows = epoch_to_us(rows, path, "ts").with_columns(
         pl.col("user").cast(pl.Utf8),
         pl.col("item").cast(pl.Utf8),
-        epoch_seconds_to_us("ts"),
         pl.lit(str(path)).alias("file"),
     )
     return conform(rows, INTERACTION_SCHEMA)

@@ -8,6 +8,7 @@ from pathlib import Path
 from colrec.errors import InputError
 from colrec.formats.amazon import parse_amazon_2018, parse_amazon_2023
 from colrec.formats.base import Batch
+from colrec.formats.checks import check_batch
 from colrec.formats.collm import parse_collm
 from colrec.formats.movielens import parse_movielens_1m, parse_movielens_100k
 from colrec.formats.tabular import parse_mapping, parse_tabular
@@ -35,4 +36,4 @@ def parse(fmt: str, paths: list[Path], *, mapping: str | None = None, all_items:
         raise InputError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
     if not paths:
         raise InputError("no input files given")
-    return parsers[fmt]()
+    return check_batch(parsers[fmt]())

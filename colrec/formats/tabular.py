@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 
 from colrec.errors import InputError
-from colrec.formats.base import INTERACTION_SCHEMA, ITEM_SCHEMA, Batch, cast_checked, conform, read_text
+from colrec.formats.base import (
+    INTERACTION_SCHEMA,
+    ITEM_SCHEMA,
+    Batch,
+    cast_checked,
+    conform,
+    epoch_bounds,
+    read_text,
+    time_rule,
+)
 
 FIELDS = ("user", "item", "rating", "label", "ts", "title")
+LINE = "__colrec_line"  # the line numbers beside the file's own columns (one of which may be "line")
 
 
 def parse_mapping(spec: str | None) -> dict[str, str]:
@@ -54,9 +65,15 @@ def _read(path: Path, mapping: dict[str, str]) -> pl.DataFrame:
     missing = [c for c in mapping.values() if c not in frame.columns]
     if missing:
         raise InputError(
-            f"{path}: no column {missing[0]!r} (columns: {', '.join(c for c in frame.columns if c != 'line')})"
+            f"{path}: no column {missing[0]!r} (columns: {', '.join(c for c in frame.columns if c != LINE)})"
         )
-    rows = frame.select("line", *[pl.col(col).alias(field) for field, col in mapping.items()])
+    for field, column in mapping.items():
+        if frame.schema[column].is_nested():
+            raise InputError(
+                f"{path}:1: column {column!r} (the {field}) holds lists or records ({frame.schema[column]}); "
+                "expected text or numbers"
+            )
+    rows = frame.select(pl.col(LINE).alias("line"), *[pl.col(col).alias(field) for field, col in mapping.items()])
     rows = cast_checked(rows, path, "user", pl.Utf8)
     rows = cast_checked(rows, path, "item", pl.Utf8)
     if "rating" in mapping:
@@ -69,17 +86,26 @@ def _read(path: Path, mapping: dict[str, str]) -> pl.DataFrame:
 
 def _timestamps(rows: pl.DataFrame, path: Path) -> pl.DataFrame:
     text = pl.col("ts").cast(pl.Utf8).str.strip_chars()
-    numeric = text.cast(pl.Float64, strict=False)
-    parsed = text.str.to_datetime(time_zone="UTC", strict=False, time_unit="us")
-    ts_us = pl.when(numeric.is_not_null()).then((numeric * 1_000_000).cast(pl.Int64)).otherwise(parsed.dt.epoch("us"))
-    rows = rows.with_columns(ts_us.alias("ts_us"))
-    bad = rows.filter(pl.col("ts_us").is_null())
+    rows = rows.with_columns(
+        text.cast(pl.Float64, strict=False).alias("__seconds"),
+        text.str.to_datetime(time_zone="UTC", strict=False, time_unit="us").dt.epoch("us").alias("__parsed_us"),
+    )
+    seconds, parsed_us = pl.col("__seconds"), pl.col("__parsed_us")
+    bad = rows.filter(seconds.is_null() & parsed_us.is_null())
     if bad.height:
         row = bad.row(0, named=True)
         raise InputError(
             f"{path}:{row['line']}: field 'ts' must be unix seconds or an ISO date/time, got {row['ts']!r}"
         )
-    return rows
+    # Checked in seconds before scaling: 1e308 or NaN would not survive the cast to microseconds.
+    low, high = epoch_bounds()
+    either = pl.when(seconds.is_not_null()).then(seconds).otherwise(parsed_us.cast(pl.Float64) / 1_000_000)
+    bad = rows.filter(~either.is_finite() | ~either.is_between(low, high))
+    if bad.height:
+        row = bad.row(0, named=True)
+        raise InputError(f"{path}:{row['line']}: field 'ts' must be {time_rule()}, got {row['ts']!r}")
+    ts_us = pl.when(seconds.is_not_null()).then((seconds * 1_000_000).round().cast(pl.Int64)).otherwise(parsed_us)
+    return rows.with_columns(ts_us.alias("ts_us")).drop("__seconds", "__parsed_us")
 
 
 def _read_parquet(path: Path) -> pl.DataFrame:
@@ -90,26 +116,43 @@ def _read_parquet(path: Path) -> pl.DataFrame:
     if frame.height == 0:
         raise InputError(f"{path}: file has no data rows")
     # Parquet has no lines; row numbers (1-based) stand in for them.
-    return frame.with_columns(pl.int_range(1, frame.height + 1).alias("line"))
+    return frame.with_columns(pl.int_range(1, frame.height + 1).alias(LINE))
 
 
 def _read_delimited(path: Path) -> pl.DataFrame:
     text = read_text(path)
     delimiter = "\t" if path.name.removesuffix(".gz").endswith((".tsv", ".tab")) else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = next(reader)
-    columns: dict[str, list[str | int]] = {name: [] for name in [*header, "line"]}
+    # strict: a stray or unterminated quote is an error, not a field that swallows the next rows
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    header = _header(path, reader)
+    columns: dict[str, list[str | int]] = {name: [] for name in [*header, LINE]}
     line = reader.line_num
-    for record in reader:
-        if len(record) != len(header):
-            if not any(field.strip() for field in record):
-                line = reader.line_num
-                continue
-            raise InputError(f"{path}:{line + 1}: expected {len(header)} fields, found {len(record)}")
-        for name, value in zip(header, record, strict=True):
-            columns[name].append(value)
-        columns["line"].append(line + 1)
-        line = reader.line_num
-    if not columns["line"]:
+    try:
+        for record in reader:
+            if len(record) != len(header):
+                if not any(field.strip() for field in record):
+                    line = reader.line_num
+                    continue
+                raise InputError(f"{path}:{line + 1}: expected {len(header)} fields, found {len(record)}")
+            for name, value in zip(header, record, strict=True):
+                columns[name].append(value)
+            columns[LINE].append(line + 1)
+            line = reader.line_num
+    except csv.Error as err:  # the record began on the line after the last whole one
+        raise InputError(f"{path}:{line + 1}: malformed CSV: {err}") from None
+    if not columns[LINE]:
         raise InputError(f"{path}: file has no data rows")
     return pl.DataFrame(columns)
+
+
+def _header(path: Path, reader: Iterator[list[str]]) -> list[str]:
+    try:
+        header = next(reader)
+    except csv.Error as err:
+        raise InputError(f"{path}:1: malformed CSV header: {err}") from None
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise InputError(f"{path}:1: column {name!r} appears twice in the header")
+        seen.add(name)
+    return header

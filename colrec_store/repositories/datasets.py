@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select, text
@@ -11,8 +12,21 @@ from sqlalchemy.orm import Session
 from colrec.errors import ColrecError
 from colrec_store.models import Dataset
 
+# Names reach file names (reports), logs and SQL; this pattern keeps them one harmless word.
+DATASET_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,62}")
+
+
+def check_dataset_name(name: str) -> str:
+    if not DATASET_NAME.fullmatch(name):
+        raise ColrecError(
+            f"dataset name {name!r} is not allowed: use letters, digits, '_', '-' and '.', "
+            "at most 63 characters, not starting with '.'"
+        )
+    return name
+
 
 def ensure_dataset(session: Session, name: str) -> int:
+    check_dataset_name(name)
     session.execute(insert(Dataset).values(name=name).on_conflict_do_nothing(index_elements=["name"]))
     return session.execute(select(Dataset.id).where(Dataset.name == name)).scalar_one()
 

@@ -52,6 +52,7 @@ def ingest_batch(session: Session, dataset: str, batch: Batch) -> IngestCounts:
         _check_references(session, dataset_id, "item", "items")
     else:
         items_added += _imply(session, dataset_id, "item", "items")
+    _check_stored_events(session, dataset_id)
     added = _insert_interactions(session, dataset_id)
     return IngestCounts(users_added, users_updated, items_added, items_updated, added, batch.interactions.height)
 
@@ -130,6 +131,34 @@ def _check_references(session: Session, dataset_id: int, column: str, table: str
     ).first()
     if row is not None:
         raise InputError(f"{row.file}:{row.line}: unknown {column} id {row[2]!r} (not in the {table} of this dataset)")
+
+
+def _check_stored_events(session: Session, dataset_id: int) -> None:
+    """A row for an event already stored, with another rating or label: refused like a conflicting
+    duplicate within one file (the stored row would win silently)."""
+    row = session.execute(
+        text(
+            """
+            select s.file, s.line, s."user", s.item, s.rating, s.label, t.rating as stored_rating,
+                   t.label as stored_label
+            from stage_interactions s
+            join users u on u.dataset_id = :d and u.external_id = s."user"
+            join items i on i.dataset_id = :d and i.external_id = s.item
+            join interactions t on t.dataset_id = :d and t.user_id = u.id and t.item_id = i.id
+                 and t.ts = timestamptz 'epoch' + s.ts_us * interval '1 microsecond'
+                 and t.event_key = coalesce(s.event_key, '')
+            where (t.rating, t.label) is distinct from (s.rating, s.label)
+            order by s.file, s.line limit 1
+            """
+        ),
+        {"d": dataset_id},
+    ).first()
+    if row is not None:
+        raise InputError(
+            f"{row.file}:{row.line}: user {row.user!r}, item {row.item!r} at this time is already stored with "
+            f"rating {row.stored_rating}, label {row.stored_label}; this row says rating {row.rating}, "
+            f"label {row.label} (interactions are never rewritten: fix the file, or ingest into a new dataset)"
+        )
 
 
 def _imply(session: Session, dataset_id: int, column: str, table: str) -> int:
