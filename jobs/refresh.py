@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from colrec.errors import Busy, ColrecError
+from colrec.formats.registry import FORMATS
+from colrec.splits import SPLITS
 from colrec_store.locks import DatasetLock, dataset_lock
 from colrec_store.repositories import refresh as store
 from colrec_store.repositories.datasets import dataset_id as find_dataset
@@ -44,6 +46,7 @@ STEPS = ("ingest", "split", "train", "neighbours", "retrieve", "recommend", "pro
 # pair are hours of work on a CPU (minutes on a GPU). With `retrieve`, `score` uses its evidence.
 RECALL_SAMPLE = 200  # entities per space whose HNSW neighbours are checked against exact search
 DEFAULT_STEPS = tuple(s for s in STEPS if s not in ("retrieve", "profile", "score"))
+LLM_STEPS = ("retrieve", "profile", "rerank", "score")
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,10 @@ class RefreshPlan:
             raise ColrecError("--evaluate-every and --rerank-eval-users must be 1 or more")
         if self.source and not self.source_format:
             raise ColrecError("--source needs --format")
+        if self.source_format is not None and self.source_format not in FORMATS:
+            raise ColrecError(f"unknown format {self.source_format!r}; known: {', '.join(FORMATS)}")
+        if self.split not in SPLITS:
+            raise ColrecError(f"unknown split {self.split!r}; known: {', '.join(SPLITS)}")
         _check_model_options(self.methods, self.side, self.sparse)
         object.__setattr__(self, "steps", tuple(s for s in STEPS if s in self.steps))  # the one valid order
 
@@ -115,7 +122,7 @@ def _check_model_options(methods: tuple[str, ...], side: str, sparse: bool) -> N
     if side not in ("none", "text"):
         raise ColrecError(f"refresh --side takes none or text, not {side!r} (fuse LLM profiles with "
                           "`profile --split S` and then `train --side profiles`)")  # fmt: skip
-    for method in methods if side != "none" or sparse else ():  # else an unknown method fails in its step
+    for method in methods:  # an unknown method or option fails here, before any step runs
         try:
             check_options(method, ("sparse",) if sparse else (), side_features=side != "none")
         except ColrecError as err:
@@ -158,6 +165,7 @@ def run(
     if not plan.source or "ingest" not in plan.steps:
         with ctx.transaction() as session:
             find_dataset(session, dataset)  # an unknown dataset fails here, before any run is recorded
+    _preflight(ctx, plan)
     with dataset_lock(ctx.engine, dataset) as lock:
         if not lock.taken:
             raise Busy(f"another refresh of {dataset} is running; nothing done")
@@ -175,6 +183,18 @@ def run(
         finally:
             if state.llm is not None:
                 state.llm.close()
+
+
+def _preflight(ctx: JobContext, plan: RefreshPlan) -> None:
+    """What the plan names outside itself: its files and its LLM. Checked before the first step, so
+    that a typo fails in a second, not after the night's CF work."""
+    from colrec.llm.catalog import resolve
+
+    missing = [path for path in plan.source if not Path(path).exists()]
+    if missing and "ingest" in plan.steps:
+        raise ColrecError(f"--source {missing[0]}: no such file or directory")
+    if any(step in LLM_STEPS for step in plan.steps):
+        resolve(ctx.settings.models_path, plan.llm_model or ctx.settings.llm_model)
 
 
 def _refresh(ctx: JobContext, state: _State, lock: DatasetLock) -> dict[str, Any]:

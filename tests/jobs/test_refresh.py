@@ -119,16 +119,39 @@ def test_plans_published_before_side_and_sparse_existed_keep_their_keys() -> Non
         refresh.RefreshPlan(methods=("lightgcn",), sparse=True)
 
 
-def test_a_failing_step_leaves_the_published_run_untouched(toy: JobContext) -> None:
+def test_a_failing_step_leaves_the_published_run_untouched(toy: JobContext, tmp_path: Path) -> None:
     refresh.run(toy, "toy", CF_ONLY, DAY1)
     before = latest(toy)
-    broken = refresh.RefreshPlan(methods=("mf", "gru4rec"), epochs=2, steps=CF_ONLY.steps)
-    with pytest.raises(ColrecError, match=r"failed at step train: .*unknown model 'gru4rec'"):
+    unloadable = tmp_path / "model"  # passes the plan's checks (a folder with a config), fails to load
+    unloadable.mkdir()
+    (unloadable / "config.json").write_text("{}")
+    broken = refresh.RefreshPlan(methods=("mf",), epochs=2, steps=(*CF_ONLY.steps, "rerank"), llm_model=str(unloadable))
+    with pytest.raises(ColrecError, match=r"failed at step rerank"):
         refresh.run(toy, "toy", broken, DAY2)
     failed = rows(toy, "select id from runs where job = 'refresh' and status = 'failed'")
     assert len(failed) == 1
     assert statuses(toy, failed[0]["id"]) == {"failed"}  # the staged mf model and split are not left staged
     assert latest(toy) == before
+
+
+def test_every_option_of_a_plan_is_checked_before_the_first_step(toy: JobContext) -> None:
+    with pytest.raises(ColrecError, match="unknown model 'gru4rec'"):
+        refresh.RefreshPlan(methods=("mf", "gru4rec"))
+    with pytest.raises(ColrecError, match="unknown split 'weekly'"):
+        refresh.RefreshPlan(split="weekly")
+    with pytest.raises(ColrecError, match="unknown format 'xls'"):
+        refresh.RefreshPlan(source=("a.xls",), source_format="xls")
+    runs_before = rows(toy, "select count(*) as n from runs")[0]["n"]
+    with pytest.raises(ColrecError, match="'bogus'"):
+        refresh.run(toy, "toy", dataclasses.replace(CF_ONLY, steps=(*CF_ONLY.steps, "rerank"), llm_model="bogus"), DAY1)
+    with pytest.raises(ColrecError, match="--source .*nowhere.csv: no such file"):
+        plan = dataclasses.replace(
+            CF_ONLY, steps=("ingest", *CF_ONLY.steps), source=("nowhere.csv",), source_format="csv"
+        )
+        refresh.run(toy, "toy", plan, DAY1)
+    assert rows(toy, "select count(*) as n from runs")[0]["n"] == runs_before
+    result = run_cli("refresh", "-d", "toy", "--steps", "split,train,rerank", "--model", "bogus", env=cli_env(toy))
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1 and "'bogus'" in result.stderr
 
 
 def test_a_refresh_is_skipped_while_another_holds_the_dataset(toy: JobContext) -> None:
