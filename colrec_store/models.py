@@ -274,3 +274,14 @@ class SchedulerJob(Base):
     id: Mapped[str] = mapped_column(Unicode(191), primary_key=True)
     next_run_time: Mapped[float | None] = mapped_column(Float(25), index=True)
     job_state: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class RefreshLock(Base):
+    """The lease of a dataset's refresh: held by the backend (pid, start time) named here for as long
+    as that backend lives (colrec_store.locks). No login but colrec's own may read or take it."""
+
+    __tablename__ = "refresh_locks"
+    dataset: Mapped[str] = mapped_column(Text, primary_key=True)
+    pid: Mapped[int] = mapped_column(Integer)
+    backend_start: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    taken_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -221,12 +221,17 @@ def db_grant_reader(
     password: Annotated[
         str | None, typer.Option(envvar="COLREC_READER_PASSWORD", help="Default: a random one, printed once.")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Make an existing plain login (no rights, no objects) a reader.")
+    ] = False,
 ) -> None:
-    """Create (or reset) a login in colrec_reader: it may select the latest_* views and run_history only."""
-    from colrec_store.roles import grant_reader
+    """Create a login in colrec_reader (or give a reader a new password): it may select the downstream
+    views only. Refuses any other existing role, and never changes superusers or owners."""
+    from jobs import db
 
-    secret = grant_reader(job_context(typer_ctx).engine, name, password)
-    console.out.print(f"login {name} can read the downstream views")
+    ctx = job_context(typer_ctx)
+    secret = db.grant_reader(ctx, name, password, force=force)
+    console.out.print(f"login {name} can read the downstream views; connect with: {db.reader_dsn(ctx, name)}")
     if password is None:
         print(f"password: {secret}")  # noqa: T201 - shown once, on stdout for scripts
 

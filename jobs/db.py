@@ -6,10 +6,10 @@ import os
 import shutil
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from colrec.errors import ColrecError
-from colrec_store import migrate, server
+from colrec_store import migrate, roles, server
 from jobs.context import JobContext
 
 
@@ -61,3 +61,14 @@ def status(ctx: JobContext) -> dict[str, object]:
     info["revision"] = migrate.current_revision(ctx.raw_engine)
     info["head"] = migrate.head_revision(ctx.raw_engine)
     return info
+
+
+def grant_reader(ctx: JobContext, name: str, password: str | None, *, force: bool = False) -> str:
+    return roles.grant_reader(ctx.engine, name, password, force=force)
+
+
+def reader_dsn(ctx: JobContext, name: str) -> str:
+    """How the reader connects: this server's URL with its login and no password (it was given apart)."""
+    own = make_url(ctx.url)  # URL.set(password=None) would keep the owner's password
+    url = URL.create("postgresql", username=name, host=own.host, port=own.port, database=own.database, query=own.query)
+    return url.render_as_string(hide_password=False)

@@ -3,7 +3,7 @@
 Every step is a run, a child of the refresh run, and stays `staged`; when every step has succeeded
 one transaction publishes them all together with the refresh, so the `latest_*` views switch from
 the previous date's outputs to the new ones at once. A failing step fails the refresh and leaves
-what was published untouched. One refresh per dataset at a time (an advisory lock); a refresh of a
+what was published untouched. One refresh per dataset at a time (a lease row in refresh_locks); a refresh of a
 date already published with the same plan does nothing.
 
 Two fits per model: what downstream reads (recommendations, embeddings, neighbours, the rerank)

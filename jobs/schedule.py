@@ -5,7 +5,7 @@ expression.
   knows when each refresh last fired.
 - Missed runs (the scheduler was down at the time): coalesced into one run at start-up when less
   than `misfire_grace` late, skipped to the next date otherwise.
-- Overlap: each refresh takes its dataset's advisory lock; a refresh that finds it taken (another
+- Overlap: each refresh takes its dataset's refresh lease; a refresh that finds it taken (another
   scheduler, or a cron call) is skipped and logged, never run twice.
 - SIGTERM/SIGINT: no new refresh starts; a running one finishes (it publishes atomically, so even
   a hard kill leaves nothing half-published).

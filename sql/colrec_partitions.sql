@@ -11,8 +11,12 @@ immutable
 as $$ select format('%s_d%s_r%s', p_table, p_dataset, p_run) $$;
 
 -- colrec_run_partition(table, dataset, run): the partition of one run's rows, created on first
--- need. Creating a partition locks its parent (the dataset's partition) exclusively, so callers
--- do it in a short transaction of its own before the long write (colrec_store.repositories.partitions).
+-- need. Each new table is made standalone and then attached: ATTACH PARTITION locks the parent in
+-- SHARE UPDATE EXCLUSIVE mode, which readers' open transactions on the latest_* views (ACCESS
+-- SHARE) do not block, where CREATE TABLE ... PARTITION OF would wait for every one of them.
+-- Concurrent creators queue on their dataset's row (FOR NO KEY UPDATE: a lock that needs the
+-- UPDATE right, so a read-only login cannot hold it; an advisory lock could be taken by anyone).
+-- Applied by migrations 0007 and 0010.
 create or replace function colrec_run_partition(p_table text, p_dataset integer, p_run bigint)
 returns text
 language plpgsql
@@ -27,12 +31,17 @@ begin
     if to_regclass(by_run) is not null then
         return by_run;
     end if;
-    perform pg_advisory_xact_lock(hashtext('colrec_run_partition'), p_dataset);
-    execute format(
-        'create table if not exists %I partition of %I for values in (%s) partition by list (run_id)',
-        by_dataset, p_table, p_dataset
-    );
-    execute format('create table if not exists %I partition of %I for values in (%s)', by_run, by_dataset, p_run);
+    perform 1 from datasets where id = p_dataset for no key update;
+    if to_regclass(by_run) is not null then  -- made while we queued
+        return by_run;
+    end if;
+    if to_regclass(by_dataset) is null then
+        execute format('create table %I (like %I including defaults including constraints) partition by list (run_id)',
+                       by_dataset, p_table);
+        execute format('alter table %I attach partition %I for values in (%s)', p_table, by_dataset, p_dataset);
+    end if;
+    execute format('create table %I (like %I including defaults including constraints)', by_run, by_dataset);
+    execute format('alter table %I attach partition %I for values in (%s)', by_dataset, by_run, p_run);
     return by_run;
 end
 $$;

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
 
+from colrec.errors import ColrecError
+from colrec_store.locks import dataset_lock
 from colrec_store.repositories.partitions import ensure_run_partition
 from colrec_store.roles import grant_reader
 from jobs.context import JobContext
@@ -75,7 +78,94 @@ def test_reader_sees_published_views_only_and_cannot_write(ctx: JobContext, data
 
 
 def test_grant_reader_rejects_odd_names(ctx: JobContext) -> None:
-    from colrec.errors import ColrecError
-
     with pytest.raises(ColrecError, match="lower-case letters"):
         grant_reader(ctx.engine, 'x"; drop table runs; --')
+
+
+@pytest.fixture
+def role_name(ctx: JobContext) -> Iterator[str]:
+    """A role name of this test's own (roles are cluster-wide); dropped after it."""
+    name = f"role_{uuid.uuid4().hex[:8]}"
+    yield name
+    with ctx.engine.connect() as conn:
+        if conn.execute(text("select 1 from pg_roles where rolname = :n"), {"n": name}).first():
+            conn.execute(text(f"drop owned by {name}"))
+            conn.execute(text(f"drop role {name}"))
+        conn.commit()
+
+
+def _role(ctx: JobContext, name: str) -> dict[str, object]:
+    with ctx.engine.connect() as conn:
+        row = conn.execute(
+            text("select rolsuper, rolcreatedb, rolpassword is not null as has_pw from pg_authid where rolname = :n"),
+            {"n": name},
+        ).mappings()
+        return dict(row.one())
+
+
+def _admin(ctx: JobContext, sql: str) -> None:
+    with ctx.engine.connect() as conn:
+        conn.execute(text(sql))
+        conn.commit()
+
+
+def test_grant_reader_never_changes_a_superuser_or_an_owner(ctx: JobContext, role_name: str) -> None:
+    _admin(ctx, f"create role {role_name} login superuser createdb password 'theirs'")
+    with pytest.raises(ColrecError, match=f"role '{role_name}' has rights a reader must not have.*nothing changed"):
+        grant_reader(ctx.engine, role_name, "mine", force=True)
+    assert _role(ctx, role_name) == {"rolsuper": True, "rolcreatedb": True, "has_pw": True}
+    _admin(ctx, f"alter role {role_name} nosuperuser nocreatedb")
+    _admin(ctx, f"create table owned_{role_name} (x int)")
+    _admin(ctx, f"alter table owned_{role_name} owner to {role_name}")
+    with pytest.raises(ColrecError, match="owns objects"):
+        grant_reader(ctx.engine, role_name, "mine", force=True)
+    _admin(ctx, f"drop table owned_{role_name}")
+    _admin(ctx, f"grant insert on runs to {role_name}")
+    with pytest.raises(ColrecError, match="may write colrec's tables"):
+        grant_reader(ctx.engine, role_name, "mine", force=True)
+
+
+def test_grant_reader_takes_a_plain_login_only_with_force(ctx: JobContext, role_name: str, database_url: str) -> None:
+    _admin(ctx, f"create role {role_name} login password 'theirs'")
+    with pytest.raises(ColrecError, match="is not a colrec reader \\(pass --force"):
+        grant_reader(ctx.engine, role_name, "mine")
+    grant_reader(ctx.engine, role_name, "mine", force=True)
+    grant_reader(ctx.engine, role_name, "rotated")  # an existing reader: a new password, no --force needed
+    reader = create_engine(make_url(database_url).set(username=role_name, password="rotated"))
+    try:
+        with reader.connect() as conn:
+            conn.execute(text("select * from latest_runs limit 1"))
+    finally:
+        reader.dispose()
+
+
+def test_a_reader_cannot_hold_up_the_refresh(ctx: JobContext, role_name: str, database_url: str) -> None:
+    """Neither the lease (refresh_locks) nor partition creation can be blocked by a reader: an
+    advisory lock on colrec's old key, or an open read transaction on the views, changes nothing."""
+    ids = _seed(ctx)
+    grant_reader(ctx.engine, role_name, "pw")
+    reader = create_engine(make_url(database_url).set(username=role_name, password="pw"))
+    try:
+        with reader.connect() as conn:
+            conn.execute(text("select pg_try_advisory_lock(6516588, hashtext('toy'))"))  # the old key
+            conn.execute(text("select count(*) from latest_recommendations"))  # its transaction stays open
+            with reader.connect() as other, pytest.raises(ProgrammingError, match="permission denied"):
+                other.execute(text("select * from refresh_locks"))
+            with dataset_lock(ctx.engine, "toy") as lock:
+                assert lock.taken
+                with lock.transaction() as session:
+                    session.execute(text("set local lock_timeout = '2s'"))
+                    run = session.execute(
+                        text("insert into runs (dataset_id, job, status) select dataset_id, 'recommend', "
+                             "'staged' from runs where id = :r returning id"),
+                        {"r": ids["published"]},
+                    ).scalar_one()  # fmt: skip
+                with ctx.transaction() as session:
+                    dataset = session.execute(
+                        text("select dataset_id from runs where id = :r"), {"r": run}
+                    ).scalar_one()
+                    ensure_run_partition(session, "recommendations", dataset, run)
+                    assert session.execute(text("select to_regclass(:p) is not null"),
+                                           {"p": f"recommendations_d{dataset}_r{run}"}).scalar_one()  # fmt: skip
+    finally:
+        reader.dispose()
