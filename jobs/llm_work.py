@@ -22,6 +22,7 @@ from colrec.errors import ColrecError
 from colrec.llm.backend_choice import EngineRates
 from colrec.llm.backend_choice import choose as choose_backend
 from colrec.llm.catalog import resolve
+from colrec.llm.defuse import Defuser
 from colrec.llm.engine import YES_NO, Engine, GenerationParams, open_engine, resolve_dtype, sha256
 from colrec_store.config import Settings
 from colrec_store.repositories import llm_cache
@@ -129,7 +130,10 @@ class CachedLLM:
             return next(iter(self._engines.values())).render(messages)
         if not hasattr(self, "_tokenizer"):
             self._tokenizer = AutoTokenizer.from_pretrained(str(self.path))
-        return self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            self._defuse = Defuser(self._tokenizer)
+        return self._tokenizer.apply_chat_template(
+            self._defuse.messages(messages), tokenize=False, add_generation_prompt=True
+        )
 
     def score_yes_no(self, prompts: list[str], record: RunRecord) -> np.ndarray:
         outputs = self._cached(prompts, self._task(YES_NO_TASK, YES_NO, record), record)

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from colrec.llm.defuse import Defuser
 from colrec.llm.prefix import PackedRow, allowed, common_prefix, group_by_prefix, pack_rows
 
 IGNORE = -100  # the label transformers' loss skips
@@ -31,8 +32,10 @@ class Tokenised:
 def tokenise(tokenizer: Any, examples: Sequence[tuple[Sequence[dict[str, str]], str]]) -> list[Tokenised]:
     """(messages, answer text) -> prompt and completion token ids, split where trl splits them."""
     out = []
-    for messages, answer in examples:
-        prompt = _ids(tokenizer.apply_chat_template(list(messages), tokenize=True, add_generation_prompt=True))
+    defuse = Defuser(tokenizer)  # as the engine does at inference: data never becomes a special token
+    for raw, answer in examples:
+        messages = defuse.messages(raw)
+        prompt = _ids(tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True))
         turn = [*messages, {"role": "assistant", "content": answer}]
         full = _ids(tokenizer.apply_chat_template(turn, tokenize=True))
         cut = common_prefix(prompt, full)

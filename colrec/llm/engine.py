@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from colrec.errors import ColrecError
+from colrec.llm.defuse import Defuser
 
 Messages = list[dict[str, str]]
 
@@ -53,10 +54,14 @@ class Engine(ABC):
         self.name = name or self.path.name
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.path))
         self.yes_id, self.no_id = answer_token_ids(self.tokenizer)
+        self.defuse = Defuser(self.tokenizer)
 
     def render(self, messages: Messages) -> str:
-        """Chat messages as the model's prompt text, ending where the assistant's answer starts."""
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        """Chat messages as the model's prompt text, ending where the assistant's answer starts; no
+        text inside them can become one of this tokenizer's special tokens."""
+        return self.tokenizer.apply_chat_template(
+            self.defuse.messages(messages), tokenize=False, add_generation_prompt=True
+        )
 
     @abstractmethod
     def generate(self, prompts: list[str], params: GenerationParams, adapter: Path | None = None) -> list[str]:

@@ -25,12 +25,23 @@ _CONTROL = re.compile(
 )
 
 
-def quote(text: str | None) -> str:
-    """Untrusted text as one quoted line: controls defused, newlines flattened, quotes escaped."""
+# Untrusted text gets this many characters of a prompt per field (a 1.1M-character title once made
+# a 200,095-token prompt): enough for any real title, and a profile, not a denial of service.
+TITLE_CHARS = 200
+DESCRIPTION_CHARS = 300
+QUOTE_CHARS = 1500
+
+
+def quote(text: str | None, limit: int = QUOTE_CHARS) -> str:
+    """Untrusted text as one quoted line: cut to `limit` characters, controls defused, newlines
+    flattened, quotes escaped. (The engine then defuses its own tokenizer's special tokens.)"""
+    flat = " ".join((text or "")[: limit * 4].split())
+    if len(flat) > limit:
+        flat = flat[: limit - 1] + "…"
     cleaned = _CONTROL.sub(
-        lambda m: m.group(0).replace("<", "‹").replace(">", "›").replace("[", "(").replace("]", ")"), text or ""
+        lambda m: m.group(0).replace("<", "‹").replace(">", "›").replace("[", "(").replace("]", ")"), flat
     )
-    return json.dumps(" ".join(cleaned.split()), ensure_ascii=False)
+    return json.dumps(cleaned, ensure_ascii=False)
 
 
 def quote_list(texts: Sequence[str]) -> str:
@@ -44,8 +55,8 @@ class ItemText:
 
     def render(self) -> str:
         if self.description:
-            return f"{quote(self.title)} (description: {quote(self.description[:300])})"
-        return quote(self.title)
+            return f"{quote(self.title, TITLE_CHARS)} (description: {quote(self.description, DESCRIPTION_CHARS)})"
+        return quote(self.title, TITLE_CHARS)
 
 
 @dataclass(frozen=True)
