@@ -30,6 +30,12 @@ from jobs.llm_work import LLMTask
 
 log = logging.getLogger(__name__)
 
+# Ray runs its workers at niceness 15 by default, so that they never starve its own daemons. Here
+# the workers are the job's engine replicas, its main work: on a shared machine (two cores, another
+# job beside this one) nice 15 left them a few percent of a core, and a replica took minutes to
+# load a tiny model. A local instance runs them at the job's own priority.
+LOCAL_RAY: dict[str, Any] = {"_system_config": {"worker_niceness": 0}}
+
 
 class PartitionWorker:
     """One engine replica: for each partition number, read, run, commit."""
@@ -102,7 +108,8 @@ def connect(settings: Settings) -> None:
     if not ray.is_initialized():
         address = settings.ray_address
         log.info("ray: %s", f"joining the cluster at {address}" if address else "starting a local instance")
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                 **({} if address else LOCAL_RAY))  # fmt: skip
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # its INFO lines dump every operator's stats
     logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "bars disabled": we show ours
     context = DataContext.get_current()

@@ -20,6 +20,7 @@ from colrec.llm.engine import YES_NO
 from jobs import ingest, profile, score
 from jobs.context import JobContext
 from jobs.llm_work import cached_model_name
+from jobs.ray_executor import LOCAL_RAY
 from tests.helpers import rows
 
 PARTS = ("train", "valid", "test")
@@ -31,7 +32,7 @@ def local_ray() -> Iterator[None]:
     ray = pytest.importorskip("ray")
     os.environ.pop("RAY_ADDRESS", None)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             object_store_memory=200 * 1024**2)  # fmt: skip
+             object_store_memory=200 * 1024**2, **LOCAL_RAY)  # fmt: skip
     yield
     ray.shutdown()
 
