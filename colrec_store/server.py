@@ -72,7 +72,9 @@ def _require_passwords(pgdata: Path, url: URL) -> str:
 
         socket_dir = str(url.query.get("host"))
         with psycopg.connect(host=socket_dir, user=url.username, dbname=url.database, autocommit=True) as conn:
-            conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(str(url.username)), password))
+            conn.execute(
+                sql.SQL("alter role {} password {}").format(sql.Identifier(str(url.username)), sql.Literal(password))
+            )
             hba.write_text(_HBA)  # in place: the file keeps the owner the server runs as
             conn.execute("select pg_reload_conf()")
         log.info("embedded server: every role now authenticates by password (owner's in %s)", secret)

@@ -162,14 +162,6 @@ def cast_checked(frame: pl.DataFrame, path: Path, column: str, dtype: Any, requi
     return checked.with_columns(pl.col("__cast").alias(column)).drop("__cast")
 
 
-def check_range(frame: pl.DataFrame, path: Path, column: str, low: float, high: float) -> None:
-    value = pl.col(column)
-    bad = frame.filter(value.is_not_null() & (value.cast(pl.Float64).is_nan() | ~value.is_between(low, high)))
-    if bad.height:
-        row = bad.row(0, named=True)
-        raise InputError(f"{path}:{row['line']}: field '{column}' must be in [{low}, {high}], got {row[column]}")
-
-
 def _type_name(dtype: Any) -> str:
     if dtype in (pl.Int16, pl.Int32, pl.Int64):
         return "an integer"

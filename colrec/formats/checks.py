@@ -48,8 +48,7 @@ def _values(frame: pl.DataFrame) -> None:
     row = _first(frame, rating.is_not_null() & (rating.is_nan() | ~rating.is_between(low, high)))
     if row is not None:
         raise InputError(
-            f"{row['file']}:{row['line']}: field 'rating' must be a finite number in [{low:g}, {high:g}], "
-            f"got {row['rating']}"
+            f"{row['file']}:{row['line']}: field 'rating' must be in [{low:g}, {high:g}], got {row['rating']}"
         )
     row = _first(frame, pl.col("label").is_not_null() & ~pl.col("label").is_in([0, 1]))
     if row is not None:

@@ -13,7 +13,6 @@ from colrec.formats.base import (
     USER_SCHEMA,
     Batch,
     cast_checked,
-    check_range,
     conform,
     epoch_to_us,
     first_duplicate,
@@ -76,7 +75,7 @@ def _ratings(path: Path, sep: str, encoding: str) -> pl.DataFrame:
     for column in ("user", "item", "ts"):
         rows = cast_checked(rows, path, column, pl.Int64)
     rows = cast_checked(rows, path, "rating", pl.Float64)
-    check_range(rows, path, "rating", 0, 5)
+    # the rating's range: colrec.formats.checks, the one rule of every format
     rows = epoch_to_us(rows, path, "ts").with_columns(
         pl.col("user").cast(pl.Utf8),
         pl.col("item").cast(pl.Utf8),

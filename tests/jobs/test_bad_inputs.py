@@ -199,7 +199,8 @@ def test_a_broken_embedded_data_dir_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "pg" / "PG_VERSION").write_text("junk\n")
     result = run_cli("datasets", env={"COLREC_DATA_DIR": str(tmp_path)})
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [result.stderr.strip().splitlines()[0]] and result.stderr.startswith(
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
         f"error: the embedded database under {tmp_path / 'pg'} did not start: "
     )
     blocked = tmp_path / "file"
