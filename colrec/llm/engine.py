@@ -30,9 +30,13 @@ class GenerationParams:
     top_p: float = 1.0
     seed: int = 0
     stop: tuple[str, ...] = ()
+    repetition_penalty: float = 1.0  # transformers' meaning: prompt and output tokens so far; 1 is off
 
     def key(self) -> str:
-        return sha256(json.dumps(asdict(self), sort_keys=True))
+        fields = asdict(self)
+        if fields["repetition_penalty"] == 1.0:
+            del fields["repetition_penalty"]  # added later: cache rows made before keep their key
+        return sha256(json.dumps(fields, sort_keys=True))
 
 
 YES_NO = GenerationParams(max_tokens=1)  # the cache key of Yes/No scoring

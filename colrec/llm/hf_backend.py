@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from colrec.llm import attention
+from colrec.llm.decode import BatchDecoder, DecodeStats
 from colrec.llm.engine import Engine, GenerationParams, yes_probability
 from colrec.llm.tree_pass import TreePass
 
@@ -23,7 +25,8 @@ class TransformersEngine(Engine):
     backend = "transformers"
 
     def __init__(self, path: Path, name: str | None = None, *, dtype: str = "float32", device: str | None = None,
-                 batch_size: int = 16, shared_prefix: bool = True, row_tokens: int = 256) -> None:  # fmt: skip
+                 batch_size: int = 16, shared_prefix: bool = True, row_tokens: int = 256,
+                 generate_batch: int = 64) -> None:  # fmt: skip
         super().__init__(path, name)
         from transformers import AutoModelForCausalLM
         from transformers.utils import logging as hf_logging
@@ -36,9 +39,13 @@ class TransformersEngine(Engine):
         self.shared_prefix = shared_prefix
         self.row_tokens = row_tokens  # small subtrees of the prefix tree packed per row (colrec.llm.tree_pass)
         self.tokens_computed = 0  # token positions the forward passes ran (padding included): for benchmarks
+        self.generate_batch = generate_batch  # rows per generation batch (colrec.llm.decode)
+        self.decode_stats = DecodeStats()  # what generation did, for benchmarks
         self.base = (
-            AutoModelForCausalLM.from_pretrained(str(self.path), dtype=getattr(torch, dtype)).to(self.device).eval()
-        )
+            AutoModelForCausalLM.from_pretrained(str(self.path), dtype=getattr(torch, dtype),
+                                                 attn_implementation=attention.register())
+            .to(self.device).eval()
+        )  # fmt: skip
         self.model: Any = self.base
         self.adapters: dict[str, str] = {}  # path -> adapter name inside the peft model
         self.tokenizer.padding_side = "left"
@@ -120,27 +127,16 @@ class TransformersEngine(Engine):
                 out[group] = yes_probability(logits[:, self.yes_id], logits[:, self.no_id])
         return out
 
-    @torch.no_grad()
     def generate(self, prompts: list[str], params: GenerationParams, adapter: Path | None = None) -> list[str]:
-        out: list[str] = [""] * len(prompts)
+        if not prompts:
+            return []
+        ids = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
         with self._use(adapter):
-            for group in self._batches(prompts):
-                batch = self._encode([prompts[i] for i in group])
-                torch.manual_seed(params.seed)
-                sampled = self.model.generate(
-                    **batch,
-                    max_new_tokens=params.max_tokens,
-                    do_sample=params.temperature > 0,
-                    temperature=params.temperature if params.temperature > 0 else None,
-                    top_p=params.top_p if params.temperature > 0 else None,
-                    pad_token_id=self.tokenizer.pad_token_id,
-                )
-                new_tokens = sampled[:, batch["input_ids"].shape[1] :]
-                for i, text in zip(
-                    group, self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True), strict=True
-                ):
-                    out[i] = _cut_at_stop(text, params.stop)
-        return out
+            decoder = BatchDecoder(self.model, self.tokenizer, batch_size=self.generate_batch, device=self.device)
+            decoder.stats = self.decode_stats
+            made = decoder.generate(ids, params)
+        texts = self.tokenizer.batch_decode(made, skip_special_tokens=True)
+        return [_cut_at_stop(text, params.stop) for text in texts]
 
 
 def _cut_at_stop(text: str, stops: tuple[str, ...]) -> str:

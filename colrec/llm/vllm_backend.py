@@ -111,7 +111,7 @@ class VLLMEngine(Engine):
 
         sampling = SamplingParams(
             max_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p, seed=params.seed,
-            stop=list(params.stop) or None,
+            stop=list(params.stop) or None, repetition_penalty=params.repetition_penalty,
         )  # fmt: skip
         return [result.outputs[0].text for result in self._run(prompts, sampling, adapter)]
 
