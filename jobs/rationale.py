@@ -13,7 +13,7 @@ import polars as pl
 
 from colrec.errors import ColrecError
 from colrec.llm.engine import GenerationParams, sha256
-from colrec.llm.parsing import ParseError, profile_text
+from colrec.llm.parsing import ParseError, profile_text, repeats_itself
 from colrec.llm.prompts import ItemText, RationaleExample, twice_curation, twice_rationale
 from colrec.splits import until
 from colrec_store.repositories import interactions
@@ -24,7 +24,7 @@ from jobs.llm_work import CachedLLM
 from jobs.recipe_data import next_item_users
 from jobs.windows import item_texts, load_window
 
-RATIONALE = GenerationParams(max_tokens=128)
+RATIONALE = GenerationParams(max_tokens=128, repetition_penalty=1.15)  # as profiles (jobs.profile)
 KEEP_AT = 0.5  # P(Yes) of the curation question at or above which a rationale is kept
 
 # Hand-written seeds for in-context learning, as the paper seeds its prompts with a few examples.
@@ -105,7 +105,10 @@ def run(
             for r, p_yes, kept in zip(judged, verdicts, curate(verdicts, keep_at, keep_share), strict=True):
                 r["verdict"], r["kept"] = p_yes, kept
             record.metrics.update(
-                rationales=len(made), failed=sum(r["failed"] for r in made), kept=sum(bool(r.get("kept")) for r in made)
+                rationales=len(made),
+                failed=sum(r["failed"] for r in made),
+                kept=sum(bool(r.get("kept")) for r in made),
+                repetitive=sum(repeats_itself(r["text"]) for r in made),
             )
             with ctx.transaction() as session:
                 write_rationales(

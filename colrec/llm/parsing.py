@@ -4,6 +4,7 @@ text with the failure instead of guessing a value."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 
 class ParseError(ValueError):
@@ -40,3 +41,12 @@ def yes_no(text: str) -> bool:
     if match is None:
         raise ParseError("answer does not start with Yes or No")
     return match.group(1).lower() == "yes"
+
+
+def repeats_itself(text: str, words: int = 5, times: int = 3) -> bool:
+    """Whether some run of `words` words comes back `times` times or more: how a small model's
+    profile looks when it loops on one title (the check the profile and rationale jobs count).
+    List numbers are left out, so that "1. X", "2. X", ... counts as the loop it is."""
+    tokens = [t for t in text.split() if not re.fullmatch(r"[\d.)*-]+", t)]
+    counts = Counter(tuple(tokens[i : i + words]) for i in range(len(tokens) - words + 1))
+    return max(counts.values(), default=0) >= times

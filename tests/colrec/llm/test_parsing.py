@@ -29,3 +29,12 @@ def test_yes_no_and_profiles() -> None:
     assert profile_text("  Likes   dark thrillers\n and noir ") == "Likes dark thrillers and noir"
     with pytest.raises(ParseError, match="too short"):
         profile_text("ok")
+
+
+def test_a_profile_that_loops_on_one_title_is_counted_as_repetitive() -> None:
+    from colrec.llm.parsing import repeats_itself
+
+    looping = 'User "346" is a fan of: ' + " ".join(f'{k}. "The Hunger Games (2012)"' for k in range(1, 8))
+    assert repeats_itself(looping)
+    assert not repeats_itself("Likes dark thrillers and old noir; avoids musicals and most family comedies.")
+    assert not repeats_itself("a b c d e a b c d e")  # twice is not a loop
