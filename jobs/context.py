@@ -47,8 +47,12 @@ class JobContext:
 
     @cached_property
     def engine(self) -> Engine:
-        """An engine on a database whose schema is at the latest migration."""
+        """An engine on a database whose schema is at the latest migration. The embedded store is
+        migrated on first use; a server named by DATABASE_URL is its owner's to migrate."""
         engine = self.raw_engine
+        if not migrate.is_current(engine) and self.settings.database_url is None and migrate.is_behind(engine):
+            if migrate.upgrade_when_behind(engine):
+                log.info("embedded store migrated to %s", migrate.head_revision(engine))
         if not migrate.is_current(engine):
             raise ColrecError("the database schema is not up to date: run `colrec-jobs db upgrade` first")
         return engine

@@ -12,13 +12,14 @@ from tests.helpers import run_cli
 def test_embedded_server_lifecycle(tmp_path: Path, fixtures: Path) -> None:
     env = {"COLREC_DATA_DIR": str(tmp_path / "data"), "COLREC_LOG_LEVEL": "WARNING"}
     try:
-        assert run_cli("db", "upgrade", env=env).returncode == 0
+        # the first command on a fresh data dir starts the server and migrates it (no `db upgrade`)
+        ingest = run_cli("ingest", str(fixtures / "ml100k"), "-d", "ml", "-f", "movielens-100k", env=env)
+        assert ingest.returncode == 0, ingest.stderr
         status = json.loads(run_cli("db", "status", "--json", env=env).stdout)
         assert status["embedded"] and status["running"] and status["revision"] == status["head"]
         assert Path(status["pgdata"]) == tmp_path / "data" / "pg"
+        assert run_cli("db", "upgrade", env=env).returncode == 0  # still there, and a no-op now
         # a second process finds the running server (same postmaster) and sees the first one's work
-        ingest = run_cli("ingest", str(fixtures / "ml100k"), "-d", "ml", "-f", "movielens-100k", env=env)
-        assert ingest.returncode == 0, ingest.stderr
         again = json.loads(run_cli("db", "status", "--json", env=env).stdout)
         assert again["url"] == status["url"]
         stats = json.loads(run_cli("datasets", "--json", env=env).stdout)
