@@ -24,6 +24,9 @@ def run(
             batch = parse(fmt, paths, mapping=mapping, all_items=all_items)
         bar.advance(task)
         log.info("parsed %d interactions from %s", batch.interactions.height, ", ".join(batch.files))
+        for warning in batch.warnings:
+            log.warning("%s", warning)
+        record.metrics.update(batch.metrics)
         with ctx.transaction() as session:
             with record.timed("load"):
                 counts = ingest_batch(session, dataset, batch)

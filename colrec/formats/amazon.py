@@ -3,7 +3,8 @@
 JSON lines, gzip or not; which file is which is read from its first record, not its name.
 
 The meta file is a whole category's catalogue while the reviews are usually a k-core subset, so by
-default only reviewed items are kept (`all_items=True` keeps the catalogue: cold-start items).
+default only reviewed items are kept (`all_items=True` keeps the catalogue: cold-start items). It is
+also incomplete: a reviewed item with no meta record is kept without text, counted and warned of.
 """
 
 from __future__ import annotations
@@ -69,13 +70,35 @@ def parse_amazon_2023(paths: list[Path], all_items: bool = False) -> Batch:
 def _parse(paths: list[Path], fields: AmazonFields, all_items: bool) -> Batch:
     reviews_path, meta_path = _roles(paths, fields)
     interactions = _reviews(reviews_path, fields)
-    items = None
+    items, warnings, metrics = None, (), {}
     if meta_path is not None:
         items = _meta(meta_path, fields)
         if not all_items:
             items = items.filter(pl.col("external_id").is_in(interactions["item"].unique().implode()))
+        items, missing = _with_unlisted(items, interactions, meta_path)
+        metrics = {"items_without_meta": len(missing)}
+        if missing:
+            shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+            counted = f"{len(missing)} reviewed items have" if len(missing) > 1 else "1 reviewed item has"
+            warnings = (f"{meta_path}: {counted} no meta record ({shown}); "
+                        "ingested without title or description",)  # fmt: skip
     files = tuple(str(p) for p in (reviews_path, meta_path) if p is not None)
-    return Batch(interactions, None, items, files)
+    return Batch(interactions, None, items, files, warnings=warnings, metrics=metrics)
+
+
+def _with_unlisted(items: pl.DataFrame, interactions: pl.DataFrame, meta_path: Path) -> tuple[pl.DataFrame, list[str]]:
+    """Amazon's meta files leave out some reviewed items (6 of 157 in one 2018 category): those
+    items are created without text rather than failing the ingest. Their line is 0 (no record)."""
+    listed = set(items["external_id"].to_list())
+    missing = [i for i in interactions["item"].unique(maintain_order=True).to_list() if i not in listed]
+    if not missing:
+        return items, []
+    extra = pl.DataFrame(
+        {"external_id": missing, "title": None, "description": None, "attributes": "{}",
+         "file": str(meta_path), "line": 0},
+        schema=ITEM_SCHEMA,
+    )  # fmt: skip
+    return pl.concat([items, extra]), missing
 
 
 def _roles(paths: list[Path], fields: AmazonFields) -> tuple[Path, Path | None]:

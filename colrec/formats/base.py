@@ -12,7 +12,7 @@ import json
 import math
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,8 @@ class Batch:
     # MovieLens formats always declare theirs (u.data alone must match users and items already stored).
     users_declared: bool | None = None
     items_declared: bool | None = None
+    warnings: tuple[str, ...] = ()  # one line each, printed by the ingest; the data is still valid
+    metrics: dict[str, int] = field(default_factory=dict)  # counts the parser wants in the run record
 
     def __post_init__(self) -> None:
         if self.users_declared is None:

@@ -23,13 +23,15 @@ KEEP = 0.7  # weight of the previous average when a new measurement is recorded
 # (backend, kind, device) -> (start-up seconds, prompts per second) until this machine records its own.
 # CPU Yes/No: benchmarks/results/llm_scoring-cpu.json (2-core AVX-512+bf16, SmolLM2-135M, bf16):
 # vLLM started in 76-84 s and scored 25 (rerank-shaped) and 14 (score-shaped) prompts/s, the
-# transformers prefix-tree pass 34 and 10 in about 1 s; the priors sit below both. Generation and
-# GPU figures were not measured here: rough guesses that the first measured batch replaces.
+# transformers prefix-tree pass 34 and 10 in about 1 s; the priors sit below both. CPU generation:
+# benchmarks/results/llm_generation-cpu.json (2-core Xeon with AMX, bf16, ML-100K profile and
+# rationale prompts): vLLM 1.85 prompts/s after a 134 s start, transformers 1.05 after 8 s. GPU
+# figures were not measured here: rough guesses that the first measured batch replaces.
 PRIORS: dict[tuple[str, str, str], tuple[float, float]] = {
     ("vllm", "yes_no", "cpu"): (80.0, 18.0),
     ("transformers", "yes_no", "cpu"): (2.0, 18.0),
-    ("vllm", "generate", "cpu"): (80.0, 3.0),
-    ("transformers", "generate", "cpu"): (2.0, 0.5),
+    ("vllm", "generate", "cpu"): (135.0, 1.8),
+    ("transformers", "generate", "cpu"): (8.0, 1.0),
     ("vllm", "yes_no", "cuda"): (60.0, 2000.0),
     ("transformers", "yes_no", "cuda"): (10.0, 400.0),
     ("vllm", "generate", "cuda"): (60.0, 200.0),

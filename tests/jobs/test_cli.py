@@ -32,6 +32,21 @@ def test_ingest_then_datasets_json(ctx: JobContext, fixtures: Path) -> None:
     assert [r["status"] for r in runs] == ["published", "published"]
 
 
+def test_amazon_items_missing_from_meta_warn_once_and_load(ctx: JobContext, fixtures: Path, tmp_path: Path) -> None:
+    root = tmp_path / "amazon2018"
+    shutil.copytree(fixtures / "amazon2018", root)
+    reviews = root / "reviews_5.json"
+    first = json.loads(reviews.read_text().splitlines()[0])
+    reviews.write_text(reviews.read_text() + json.dumps(dict(first, asin="NOMETA")) + "\n")
+    result = run_cli("ingest", str(root), "-d", "gift", "-f", "amazon-2018", env=cli_env(ctx))
+    assert result.returncode == 0, result.stderr
+    warned = [line for line in result.stderr.splitlines() if "no meta record" in line]
+    assert len(warned) == 1 and "1 reviewed item has no meta record (NOMETA)" in warned[0]
+    assert rows(ctx, "select title from items where external_id = 'NOMETA'") == [{"title": None}]
+    (run,) = json.loads(run_cli("runs", "--json", env=cli_env(ctx)).stdout)
+    assert run["metrics"]["items_without_meta"] == 1
+
+
 def test_bad_input_exits_non_zero_with_one_line(ctx: JobContext, fixtures: Path, tmp_path: Path) -> None:
     root = tmp_path / "ml100k"
     shutil.copytree(fixtures / "ml100k", root)

@@ -76,6 +76,31 @@ def test_amazon_2018_all_items_keeps_catalogue(fixtures: Path) -> None:
     assert batch.items is not None and "B999" in batch.items["external_id"].to_list()
 
 
+@pytest.mark.parametrize(("folder", "fmt", "reviews", "key"), [
+    ("amazon2018", "amazon-2018", "reviews_5.json", "asin"),
+    ("amazon2023", "amazon-2023", "Gift_Cards.jsonl", "parent_asin"),
+])  # fmt: skip
+def test_amazon_reviewed_items_missing_from_meta_are_kept_and_counted(
+    fixtures: Path, tmp_path: Path, folder: str, fmt: str, reviews: str, key: str
+) -> None:
+    import shutil
+
+    root = tmp_path / folder
+    shutil.copytree(fixtures / folder, root)
+    path = root / reviews
+    first = json.loads(path.read_text().splitlines()[0])
+    extra = [dict(first, **{key: f"NOMETA{n}"}) for n in range(7)]
+    path.write_text(path.read_text() + "".join(json.dumps(r) + "\n" for r in extra))
+    batch = parse(fmt, [root])
+    assert batch.items is not None
+    unlisted = batch.items.filter(pl.col("external_id").str.starts_with("NOMETA"))
+    assert unlisted.height == 7 and unlisted["title"].is_null().all() and unlisted["description"].is_null().all()
+    assert batch.metrics == {"items_without_meta": 7}
+    (warning,) = batch.warnings
+    assert "7 reviewed items have no meta record (NOMETA0, NOMETA1, NOMETA2, NOMETA3, NOMETA4, ...)" in warning
+    assert parse(fmt, [fixtures / folder]).warnings == ()  # every reviewed item listed: nothing to say
+
+
 def test_amazon_2023_uses_parent_asin_and_ms(fixtures: Path) -> None:
     batch = parse("amazon-2023", [fixtures / "amazon2023"])
     assert batch.interactions.height == 10
