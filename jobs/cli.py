@@ -115,11 +115,22 @@ def ingest(
     all_items: Annotated[
         bool, typer.Option("--all-items", help="Amazon: keep catalogue items nobody reviewed (cold start).")
     ] = False,
+    items: Annotated[
+        Path | None, typer.Option("--items", help="csv format: a catalogue file (CSV/TSV/Parquet) of the items.")
+    ] = None,
+    item_mapping: Annotated[
+        str | None,
+        typer.Option("--item-map", help="Catalogue columns: id=COL,title=COL[,description=COL][,attributes=COL,...]."),
+    ] = None,
+    multi_sep: Annotated[
+        str, typer.Option("--multi-sep", help="Splits catalogue attribute values into lists ('' keeps them whole).")
+    ] = "|",
 ) -> None:
     """Validate dataset files and merge them into the store in one transaction (reruns change nothing)."""
     from jobs import ingest as job
 
-    counts = job.run(job_context(typer_ctx), paths, dataset=dataset, fmt=fmt, mapping=mapping, all_items=all_items)
+    counts = job.run(job_context(typer_ctx), paths, dataset=dataset, fmt=fmt, mapping=mapping, all_items=all_items,
+                     items=items, item_mapping=item_mapping, multi_sep=multi_sep)  # fmt: skip
     console.out.print(
         f"{dataset}: +{counts.interactions_added} interactions ({counts.interactions_seen} read), "
         f"+{counts.users_added} users, +{counts.items_added} items, {counts.items_updated} items updated"

@@ -15,13 +15,24 @@ log = logging.getLogger(__name__)
 
 
 def run(
-    ctx: JobContext, paths: list[Path], *, dataset: str, fmt: str, mapping: str | None = None, all_items: bool = False
+    ctx: JobContext,
+    paths: list[Path],
+    *,
+    dataset: str,
+    fmt: str,
+    mapping: str | None = None,
+    all_items: bool = False,
+    items: Path | None = None,
+    item_mapping: str | None = None,
+    multi_sep: str = "|",
 ) -> IngestCounts:
-    params = {"paths": [str(p) for p in paths], "format": fmt, "mapping": mapping, "all_items": all_items}
+    params = {"paths": [str(p) for p in paths], "format": fmt, "mapping": mapping, "all_items": all_items,
+              "items": str(items) if items else None, "item_mapping": item_mapping, "multi_sep": multi_sep}  # fmt: skip
     with ctx.run("ingest", params=params) as record, progress() as bar:
         task = bar.add_task(f"ingest {dataset}", total=2)
         with record.timed("parse"):
-            batch = parse(fmt, paths, mapping=mapping, all_items=all_items)
+            batch = parse(fmt, paths, mapping=mapping, all_items=all_items, items=items, item_mapping=item_mapping,
+                          multi_sep=multi_sep)  # fmt: skip
         bar.advance(task)
         log.info("parsed %d interactions from %s", batch.interactions.height, ", ".join(batch.files))
         for warning in batch.warnings:

@@ -30,8 +30,11 @@ from jobs.console import progress
 from jobs.context import JobContext, RunRecord
 
 log = logging.getLogger(__name__)
-CHUNK = 256
 YES_NO_TASK, GENERATE_TASK = "yes_no", "generate"  # what a prompt asks for; its cache row's shape
+# Prompts per engine call, each committed to the cache when it returns (what a killed run keeps).
+# Generation takes more: vLLM runs a call's prompts to the last one, so each call ends with a tail
+# of few rows; fewer, longer calls spend less time in tails.
+CHUNK = {YES_NO_TASK: 256, GENERATE_TASK: 1024}
 Output = dict[str, Any]
 
 
@@ -171,8 +174,9 @@ class CachedLLM:
         answering = 0.0
         with progress() as bar:
             shown = bar.add_task(f"LLM {self.model_name}", total=len(items))
-            for start in range(0, len(items), CHUNK):
-                chunk = items[start : start + CHUNK]
+            size = CHUNK[task.kind]
+            for start in range(0, len(items), size):
+                chunk = items[start : start + size]
                 begun = time.perf_counter()
                 answers = task.answer(engine, [p for _, p in chunk])
                 answering += time.perf_counter() - begun

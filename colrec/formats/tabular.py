@@ -2,6 +2,11 @@
 
 Mapping keys: user, item (required), rating, label, ts (unix seconds or an ISO date/time; without
 it every row gets the epoch), title (an item title column). Example: user=uid,item=iid,ts=time.
+
+A catalogue file beside them (`--items FILE --item-map id=COL,title=COL[,description=COL]
+[,attributes=COL1,COL2...]`) gives the items' text and attributes; attribute values holding the
+multi-value separator (`|` by default: MovieLens's genres) become lists. With a catalogue, every
+interaction must name one of its items (or an item already in the store), as for MovieLens.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from colrec.formats.base import (
     cast_checked,
     conform,
     epoch_bounds,
+    json_object,
     read_text,
     time_rule,
 )
 
 FIELDS = ("user", "item", "rating", "label", "ts", "title")
+ITEM_FIELDS = ("id", "title", "description", "attributes")
 LINE = "__colrec_line"  # the line numbers beside the file's own columns (one of which may be "line")
 
 
@@ -39,9 +46,33 @@ def parse_mapping(spec: str | None) -> dict[str, str]:
     return mapping
 
 
-def parse_tabular(paths: list[Path], mapping: dict[str, str]) -> Batch:
+def parse_item_mapping(spec: str | None) -> dict[str, list[str]]:
+    """`id=COL,title=COL,attributes=A,B`: a part without `=` continues the attributes list."""
+    mapping: dict[str, list[str]] = {"id": ["id"]}
+    key = None
+    for part in filter(None, (p.strip() for p in (spec or "").split(","))):
+        field, sep, column = part.partition("=")
+        if not sep and key == "attributes":
+            mapping["attributes"].append(part)
+            continue
+        if not sep or field.strip() not in ITEM_FIELDS or not column.strip():
+            raise InputError(
+                f"bad item column mapping {part!r}: use FIELD=COLUMN with FIELD in {', '.join(ITEM_FIELDS)}"
+            )
+        key = field.strip()
+        mapping[key] = [column.strip()]
+    return mapping
+
+
+def parse_tabular(paths: list[Path], mapping: dict[str, str], catalogue: Path | None = None,
+                  item_mapping: dict[str, list[str]] | None = None, multi_sep: str = "|") -> Batch:  # fmt: skip
     frames = [_read(path, mapping) for path in paths]
     rows = pl.concat(frames) if len(frames) > 1 else frames[0]
+    if catalogue is not None:
+        if "title" in mapping:
+            raise InputError("give item titles in --map title= or in the --items catalogue, not both")
+        items = parse_catalogue(catalogue, item_mapping or {"id": ["id"]}, multi_sep)
+        return Batch(conform(rows, INTERACTION_SCHEMA), None, items, (*map(str, paths), str(catalogue)))
     items = None
     if "title" in mapping:
         items = (
@@ -60,7 +91,48 @@ def parse_tabular(paths: list[Path], mapping: dict[str, str]) -> Batch:
     return Batch(conform(rows, INTERACTION_SCHEMA), None, items, tuple(map(str, paths)))
 
 
-def _read(path: Path, mapping: dict[str, str]) -> pl.DataFrame:
+def parse_catalogue(path: Path, mapping: dict[str, list[str]], multi_sep: str) -> pl.DataFrame:
+    """The items of a catalogue file, in ITEM_SCHEMA; an id given twice is an error naming both lines."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    frame = _frame(path, {f"{k} {n}" if k == "attributes" else k: c for k, cs in mapping.items()
+                          for n, c in enumerate(cs)})  # fmt: skip
+    frame = cast_checked(frame.with_columns(pl.col(LINE).alias("line")), path, mapping["id"][0], pl.Utf8)
+    ids = pl.col(mapping["id"][0])
+    twice = frame.filter(ids.is_duplicated()).group_by(ids, maintain_order=True).agg(pl.col("line"))
+    if twice.height:
+        item, lines = twice.row(0)
+        raise InputError(f"{path}:{lines[1]}: item id {item!r} appears again (first on line {lines[0]})")
+    text = {f: _text(pl.col(mapping[f][0])) if f in mapping else pl.lit(None) for f in ("title", "description")}
+    attributes = mapping.get("attributes", [])
+    split = {c: _values(pl.col(c), multi_sep) for c in attributes}
+    return conform(
+        frame.select(
+            ids.alias("external_id"),
+            text["title"].alias("title"),
+            text["description"].alias("description"),
+            (json_object(split) if split else pl.lit("{}")).alias("attributes"),
+            pl.lit(str(path)).alias("file"),
+            "line",
+        ),
+        ITEM_SCHEMA,
+    )
+
+
+def _text(column: pl.Expr) -> pl.Expr:
+    value = column.cast(pl.Utf8)
+    return pl.when(value.str.strip_chars() == "").then(None).otherwise(value)
+
+
+def _values(column: pl.Expr, sep: str) -> pl.Expr:
+    """An attribute's values as a list: split on `sep`, trimmed, empty ones dropped."""
+    parts = column.cast(pl.Utf8).str.split(sep) if sep else pl.concat_list([column.cast(pl.Utf8)])
+    return parts.list.eval(pl.element().str.strip_chars()).list.eval(pl.element().filter(pl.element() != ""))
+
+
+def _frame(path: Path, mapping: dict[str, str]) -> pl.DataFrame:
+    """The file's rows, with its line numbers, after checking that the mapped columns exist and hold
+    plain values."""
     frame = _read_parquet(path) if path.suffix == ".parquet" else _read_delimited(path)
     missing = [c for c in mapping.values() if c not in frame.columns]
     if missing:
@@ -73,6 +145,11 @@ def _read(path: Path, mapping: dict[str, str]) -> pl.DataFrame:
                 f"{path}:1: column {column!r} (the {field}) holds lists or records ({frame.schema[column]}); "
                 "expected text or numbers"
             )
+    return frame
+
+
+def _read(path: Path, mapping: dict[str, str]) -> pl.DataFrame:
+    frame = _frame(path, mapping)
     rows = frame.select(pl.col(LINE).alias("line"), *[pl.col(col).alias(field) for field, col in mapping.items()])
     rows = cast_checked(rows, path, "user", pl.Utf8)
     rows = cast_checked(rows, path, "item", pl.Utf8)

@@ -26,7 +26,7 @@ class VLLMEngine(Engine):
 
     def __init__(self, path: Path, name: str | None = None, *, dtype: str = "float32", memory_share: float = 0.3,
                  max_model_len: int = 4096, seed: int = 0, enable_lora: bool = False, max_lora_rank: int = 64,
-                 chunk: int = 512, enforce_eager: bool = False, prefix_caching: bool = True,
+                 chunk: int = 1024, enforce_eager: bool = False, prefix_caching: bool = True,
                  tensor_parallel_size: int = 1, heads_first: bool = False) -> None:  # fmt: skip
         super().__init__(path, name)
         # vLLM logs every engine detail at INFO, on stdout: that buries a job's own output and

@@ -112,3 +112,25 @@ def test_demo_offline_says_how(ctx: JobContext) -> None:
     assert result.returncode == 1
     assert "COLREC_DEMO_DATA" in result.stderr and "--data" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_ingest_ratings_with_a_catalogue_file(ctx: JobContext, fixtures: Path, tmp_path: Path) -> None:
+    folder, env = fixtures / "catalogue", cli_env(ctx)
+    args = ["-d", "movies", "-f", "csv", "--map", "user=userId,item=movieId,rating=rating,ts=timestamp",
+            "--items", str(folder / "movies.csv"), "--item-map", "id=movieId,title=title,attributes=genres"]  # fmt: skip
+    result = run_cli("ingest", str(folder / "ratings.csv"), *args, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "+5 interactions (5 read), +3 users, +4 items" in result.stdout
+    stored = rows(ctx, "select external_id, title, attributes from items order by external_id")
+    assert [(r["external_id"], r["title"]) for r in stored][:2] == [("1", "Toy Story (1995)"), ("2", "Jumanji (1995)")]
+    assert stored[2]["attributes"] == {"genres": ["Action", "Crime", "Thriller"]}
+    # an interaction naming an item the catalogue lacks: the file and line, and nothing written
+    bad = tmp_path / "ratings.csv"
+    bad.write_text((folder / "ratings.csv").read_text() + "4,99,3.0,1306463600\n")
+    result = run_cli("ingest", str(bad), *[a.replace("movies", "other") if a == "movies" else a for a in args],
+                     env=env)  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: {bad}:7: unknown item id '99' (not in the items of this dataset)"
+    ]
+    assert rows(ctx, "select count(*) as n from datasets") == [{"n": 1}]

@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from colrec.errors import InputError
 from colrec.formats import parse
 
 
@@ -142,3 +143,46 @@ def test_unknown_format_and_no_files(fmt: str) -> None:
         parse("nope", [Path(".")])
     with pytest.raises(InputError, match="no input files"):
         parse(fmt, [])
+
+
+RATINGS_MAP = "user=userId,item=movieId,rating=rating,ts=timestamp"
+MOVIES_MAP = "id=movieId,title=title,attributes=genres"
+
+
+def test_csv_with_a_catalogue_file(fixtures: Path) -> None:
+    folder = fixtures / "catalogue"
+    batch = parse("csv", [folder / "ratings.csv"], mapping=RATINGS_MAP, items=folder / "movies.csv",
+                  item_mapping=MOVIES_MAP)  # fmt: skip
+    assert batch.items is not None and batch.items_declared
+    assert batch.items["external_id"].to_list() == ["1", "2", "3", "4"]  # unrated items are kept: cold start
+    heat = batch.items.filter(pl.col("external_id") == "3").row(0, named=True)
+    assert heat["title"] == "Heat, the Remake (1995)" and heat["line"] == 4 and heat["description"] is None
+    assert json.loads(heat["attributes"]) == {"genres": ["Action", "Crime", "Thriller"]}
+    whole = parse("csv", [folder / "ratings.csv"], mapping=RATINGS_MAP, items=folder / "movies.csv",
+                  item_mapping="id=movieId,title=title,attributes=genres,title", multi_sep="")  # fmt: skip
+    assert whole.items is not None
+    assert json.loads(whole.items["attributes"][0]) == {
+        "genres": ["Adventure|Animation|Children|Comedy|Fantasy"],
+        "title": ["Toy Story (1995)"],
+    }
+
+
+@pytest.mark.parametrize(("edit", "item_map", "error"), [
+    (lambda t: t + "2,Jumanji again,Comedy\n", MOVIES_MAP, r"movies\.csv:6: item id '2' appears again \(first on line 3\)"),
+    (lambda t: t, "id=movieId,title=name", r"movies\.csv: no column 'name' \(columns: movieId, title, genres\)"),
+    (lambda t: t, "id=movieId,colour=genres", r"bad item column mapping 'colour=genres'"),
+    (lambda t: t + ",Nameless,Drama\n", MOVIES_MAP, r"movies\.csv:6: missing required field 'movieId'"),
+])  # fmt: skip
+def test_bad_catalogue_names_the_line(fixtures: Path, tmp_path: Path, edit: object, item_map: str, error: str) -> None:
+    movies = tmp_path / "movies.csv"
+    movies.write_text(edit((fixtures / "catalogue" / "movies.csv").read_text()))  # type: ignore[operator]
+    with pytest.raises(InputError, match=error):
+        parse("csv", [fixtures / "catalogue" / "ratings.csv"], mapping=RATINGS_MAP, items=movies, item_mapping=item_map)
+
+
+def test_catalogue_options_only_for_csv(fixtures: Path) -> None:
+    with pytest.raises(InputError, match=r"--items and --item-map are for the csv format"):
+        parse("movielens-100k", [fixtures / "ml100k"], items=fixtures / "catalogue" / "movies.csv")
+    with pytest.raises(InputError, match=r"not both"):
+        parse("csv", [fixtures / "csv" / "events.csv"], mapping="user=member,item=sku,title=name",
+              items=fixtures / "catalogue" / "movies.csv", item_mapping=MOVIES_MAP)  # fmt: skip
