@@ -39,6 +39,11 @@ class Settings(BaseSettings):
         "rates measured on this machine), vllm or transformers.",
     )
     llm_model: str = Field(default="smollm2-135m-instruct", description="Catalogue name or a model folder.")
+    allow_untitled: bool = Field(
+        default=False,
+        description="Run LLM steps on a dataset whose items are mostly without title or description "
+        "(refused otherwise: the prompts would all look alike).",
+    )
     llm_dtype: str = Field(
         default="auto",
         description="auto (bfloat16 on a GPU or a CPU that computes it natively, AVX512-BF16 or AMX; float32 "

@@ -22,6 +22,7 @@ from colrec.formats.registry import FORMATS
 from colrec_store.config import Settings
 from jobs import console
 from jobs.cli_common import (
+    AllowUntitledOpt,
     AsOfOpt,
     DatasetOpt,
     ExecutorOpt,
@@ -322,12 +323,13 @@ def score(
     as_of: AsOfOpt = None,
     seed: SeedOpt = 0,
     executor: ExecutorOpt = None,
+    allow_untitled: AllowUntitledOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Yes/No scores of a split's pairs through the LLM (cache first) into `predictions`."""
     from jobs import score as job
 
-    ctx = job_context(typer_ctx, executor)
+    ctx = job_context(typer_ctx, executor, allow_untitled)
     result = job.run(ctx, dataset, split, method=method, parts=tuple(parts.split(",")), model=model, limit=limit,
                      as_of=as_date(as_of), seed=seed, evidence_run=evidence_run, adapter_run=adapter_run,
                      policy_run=policy_run)  # fmt: skip
@@ -399,6 +401,7 @@ def retrieve(
     as_of: AsOfOpt = None,
     seed: SeedOpt = 0,
     executor: ExecutorOpt = None,
+    allow_untitled: AllowUntitledOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Collaborative evidence per pair (SCORE: CAR retrieval, LLM self-assessment, SARE rerank) into `evidence`."""
@@ -410,7 +413,7 @@ def retrieve(
         ke=ke, ks=ks, assess_users=assess_users, cf_model=cf_model,
         car=CarConfig(epochs=epochs, seed=seed), sare=SareConfig(epochs=epochs, seed=seed),
     )  # fmt: skip
-    ctx = job_context(typer_ctx, executor)
+    ctx = job_context(typer_ctx, executor, allow_untitled)
     result = job.run(ctx, dataset, split, method=method, parts=tuple(parts.split(",")), limit=limit,
                      as_of=as_date(as_of), seed=seed, model=model, config=config)  # fmt: skip
     show(result, as_json, f"{dataset}: {method} evidence on {split}")
@@ -430,13 +433,15 @@ def profile(
     ] = None,
     seed: SeedOpt = 0,
     executor: ExecutorOpt = None,
+    allow_untitled: AllowUntitledOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """RecLM user and item profiles (LLM, cache first) into `profiles`, embeddings into pgvector."""
     from jobs import profile as job
 
-    result = job.run(job_context(typer_ctx, executor), dataset, users=users, items=items, limit=limit, model=model,
-                     as_of=as_date(as_of), split=split, seed=seed)  # fmt: skip
+    ctx = job_context(typer_ctx, executor, allow_untitled)
+    result = job.run(ctx, dataset, users=users, items=items, limit=limit, model=model, as_of=as_date(as_of),
+                     split=split, seed=seed)  # fmt: skip
     show(result, as_json, f"{dataset}: profiles")
 
 
@@ -460,13 +465,15 @@ def rationale(
     as_of: AsOfOpt = None,
     seed: SeedOpt = 0,
     executor: ExecutorOpt = None,
+    allow_untitled: AllowUntitledOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """TWiCE rationales for each user's next item, self-curated by the LLM, into `rationales`."""
     from jobs import rationale as job
 
-    result = job.run(job_context(typer_ctx, executor), dataset, limit=limit, model=model, as_of=as_date(as_of),
-                     split=split, seed=seed, keep_at=keep_at, keep_share=keep_share)  # fmt: skip
+    ctx = job_context(typer_ctx, executor, allow_untitled)
+    result = job.run(ctx, dataset, limit=limit, model=model, as_of=as_date(as_of), split=split, seed=seed,
+                     keep_at=keep_at, keep_share=keep_share)  # fmt: skip
     show(result, as_json, f"{dataset}: rationales")
 
 

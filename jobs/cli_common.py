@@ -27,6 +27,10 @@ ExecutorOpt = Annotated[
         "when unset). Default: COLREC_EXECUTOR, else local.",
     ),
 ]
+AllowUntitledOpt = Annotated[
+    bool,
+    typer.Option("--allow-untitled", help="Run the LLM even if most items have no title (COLREC_ALLOW_UNTITLED)."),
+]
 SplitOpt = Annotated[
     str, typer.Option("--split", "-s", help="temporal, long-tail, leave-one-out, random or zero-shot.")
 ]
@@ -43,9 +47,12 @@ def show(result: dict[str, object], as_json: bool, title: str) -> None:
         console.print_table(title, [{"metric": k, "value": v} for k, v in result.items()], ["metric", "value"])
 
 
-def job_context(typer_ctx: typer.Context, executor: str | None = None) -> JobContext:
-    """The command's context; `executor`, where the command has the option, overrides the setting."""
+def job_context(typer_ctx: typer.Context, executor: str | None = None, allow_untitled: bool = False) -> JobContext:
+    """The command's context; `executor` and `allow_untitled`, where the command has the option,
+    override the settings."""
     ctx: JobContext = typer_ctx.obj
+    if allow_untitled:
+        ctx.settings = ctx.settings.model_copy(update={"allow_untitled": True})
     if executor is not None:
         if executor not in ("local", "ray"):
             raise typer.BadParameter(f"unknown executor {executor!r} (local or ray)", param_hint="--executor")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from jobs.cli_common import AsOfOpt, DatasetOpt, JsonOpt, SeedOpt, as_date, job_context, show
+from jobs.cli_common import AllowUntitledOpt, AsOfOpt, DatasetOpt, JsonOpt, SeedOpt, as_date, job_context, show
 
 
 def register(app: typer.Typer) -> None:
@@ -38,6 +38,7 @@ def train_policy(
     pairs: Annotated[int | None, typer.Option(help="Train on a seeded sample of this many pairs.")] = None,
     as_of: AsOfOpt = None,
     seed: SeedOpt = 0,
+    allow_untitled: AllowUntitledOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """DDPG over the retrieval MDP, the LLM's Yes probability giving the reward; the policy goes to `models`."""
@@ -45,7 +46,8 @@ def train_policy(
     from jobs import coral as job
 
     config = PolicyConfig(total_steps=steps, n_envs=envs, max_steps=max_steps, eval_steps=eval_steps, seed=seed)
-    result = job.train(job_context(typer_ctx), dataset, split, model=model, cf_model=cf_model, cf_run=cf_run,
+    ctx = job_context(typer_ctx, allow_untitled=allow_untitled)
+    result = job.train(ctx, dataset, split, model=model, cf_model=cf_model, cf_run=cf_run,
                        init=init, retrieval=retrieval, pairs=pairs, as_of=as_date(as_of), seed=seed,
                        config=config)  # fmt: skip
     show(result, as_json, f"{dataset}: CoRAL policy on {split}")

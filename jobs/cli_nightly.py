@@ -11,7 +11,7 @@ import typer
 
 from colrec_store.repositories.datasets import check_dataset_name
 from jobs import console
-from jobs.cli_common import AsOfOpt, DatasetOpt, ExecutorOpt, JsonOpt, as_date, job_context, show
+from jobs.cli_common import AllowUntitledOpt, AsOfOpt, DatasetOpt, ExecutorOpt, JsonOpt, as_date, job_context, show
 
 MethodsOpt = Annotated[
     str, typer.Option("--methods", help="Collaborative models, comma-separated; the first feeds neighbours and rerank.")
@@ -103,6 +103,7 @@ def refresh(
     source: SourceOpt = None,
     source_format: SourceFormatOpt = None,
     executor: ExecutorOpt = None,
+    allow_untitled: AllowUntitledOpt = False,
     allow_future: AllowFutureOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -112,7 +113,7 @@ def refresh(
     from jobs import refresh as job
 
     plan = _plan(locals())
-    ctx = job_context(typer_ctx, executor)
+    ctx = job_context(typer_ctx, executor, allow_untitled)
     result = job.run(ctx, dataset, plan, as_date(as_of), allow_future=allow_future)  # type: ignore[arg-type]
     show(result, as_json, f"{dataset}: refresh")
 
@@ -138,6 +139,7 @@ def backfill(
     evaluate_every: EvaluateEveryOpt = 1,
     model: Annotated[str | None, typer.Option(help="LLM of the LLM steps.")] = None,
     executor: ExecutorOpt = None,
+    allow_untitled: AllowUntitledOpt = False,
     allow_future: AllowFutureOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -145,7 +147,7 @@ def backfill(
     from jobs import backfill as job
 
     plan = _plan(locals())
-    ctx = job_context(typer_ctx, executor)
+    ctx = job_context(typer_ctx, executor, allow_untitled)
     rows = job.run(ctx, dataset, plan, start.date(), end.date(), job.parse_every(every),  # type: ignore[arg-type]
                    allow_future=allow_future)  # fmt: skip
     if as_json:

@@ -35,7 +35,7 @@ from colrec.llm.engine import Messages
 from colrec.llm.prompts import CoralEvidence, History, coral
 from colrec_store.repositories.models import latest_model, record_model
 from jobs.context import JobContext, RunRecord
-from jobs.llm_work import CachedLLM
+from jobs.llm_work import CachedLLM, require_item_text
 from jobs.pairs import histories_before
 from jobs.windows import Window, load_window, split_params
 
@@ -142,6 +142,7 @@ def train(ctx: JobContext, dataset: str, split: str = "long-tail", *, model: str
               "model": llm.model_name, **config.as_dict()}  # fmt: skip
     try:
         with ctx.run("policy", dataset_id=window.dataset_id, params=params, as_of=as_of) as record:
+            require_item_text(ctx, window.dataset_id, record)
             env = CoralVecEnv(data.space, data.pairs(frame), judge_with(data, llm, record), n_envs=config.n_envs,
                               max_steps=config.max_steps, tolerance=config.tolerance, seed=seed)  # fmt: skip
             with record.timed("train"):

@@ -35,7 +35,25 @@ YES_NO_TASK, GENERATE_TASK = "yes_no", "generate"  # what a prompt asks for; its
 # Generation takes more: vLLM runs a call's prompts to the last one, so each call ends with a tail
 # of few rows; fewer, longer calls spend less time in tails.
 CHUNK = {YES_NO_TASK: 256, GENERATE_TASK: 1024}
+MIN_ITEM_TEXT_SHARE = 0.5  # below it, LLM steps refuse the dataset (require_item_text)
 Output = dict[str, Any]
+
+
+def require_item_text(ctx: JobContext, dataset_id: int, record: RunRecord) -> None:
+    """Refuse an LLM step on a dataset whose items are mostly untitled: every prompt would say the
+    same nothing (a ratings file without its catalogue gave 200 rerank prompts, 2 of them distinct).
+    The share is recorded in the run; COLREC_ALLOW_UNTITLED (`--allow-untitled`) goes on anyway."""
+    from colrec_store.repositories.datasets import item_text_coverage
+
+    with ctx.transaction() as session:
+        name, with_text, total = item_text_coverage(session, dataset_id)
+    share = with_text / total if total else 0.0
+    record.metrics["items_with_text_share"] = round(share, 4)
+    if share < MIN_ITEM_TEXT_SHARE and not ctx.settings.allow_untitled:
+        raise ColrecError(
+            f"dataset {name}: {total - with_text:,} of {total:,} items have no title; ingest a catalogue "
+            "(--items) before LLM steps, or pass --allow-untitled"
+        )
 
 
 def open_llm(settings: Settings, path: Path, name: str, adapter: Path | None, backend: str | None = None) -> Engine:

@@ -34,7 +34,7 @@ from colrec_store.repositories.embeddings import Space, write_embeddings
 from colrec_store.repositories.generated import latest_neighbours, read_profiles, write_profiles
 from colrec_store.repositories.refresh import carry_embeddings, carry_profiles
 from jobs.context import JobContext, RunRecord
-from jobs.llm_work import CachedLLM
+from jobs.llm_work import CachedLLM, require_item_text
 
 # SmolLM2 repeated one title to the token limit in 8 of 24 profiles without a penalty and in 1 of
 # 24 with 1.15 (measured on ML-100K users); 128 tokens is a paragraph, the "concise profile" asked.
@@ -94,6 +94,7 @@ def run(
     }
     try:
         with ctx.run("profile", dataset_id=data.dataset_id, params=params, as_of=as_of) as record:
+            require_item_text(ctx, data.dataset_id, record)
             made: list[dict[str, Any]] = []
             fresh = _Fresh(carry, before, data)
             # Carried users' texts feed the item prompts just as fresh ones do.

@@ -20,7 +20,7 @@ from colrec_store.repositories import interactions
 from colrec_store.repositories.datasets import dataset_id as find_dataset
 from colrec_store.repositories.generated import write_rationales
 from jobs.context import JobContext
-from jobs.llm_work import CachedLLM
+from jobs.llm_work import CachedLLM, require_item_text
 from jobs.recipe_data import next_item_users
 from jobs.windows import item_texts, load_window
 
@@ -76,6 +76,7 @@ def run(
     }
     try:
         with ctx.run("rationale", dataset_id=dataset_id, params=params, as_of=as_of) as record:
+            require_item_text(ctx, dataset_id, record)
             histories = [[titles[i] for i in seq[:-1][-history_len:]] for _, seq in targets]
             nexts = [seq[-1] for _, seq in targets]
             prompts = [

@@ -27,7 +27,7 @@ from colrec_store.repositories.models import latest_model
 from colrec_store.repositories.outputs import read_recommendations, write_recommendations
 from colrec_store.repositories.refresh import carry_recommendations
 from jobs.context import JobContext
-from jobs.llm_work import CachedLLM
+from jobs.llm_work import CachedLLM, require_item_text
 from jobs.windows import item_texts, load_window, split_params
 
 METHOD = "llm"
@@ -70,6 +70,7 @@ def run(
               "as_of": as_of.isoformat() if as_of else None}  # fmt: skip
     try:
         with ctx.run("recommend", dataset_id=dataset_id, params=params, as_of=as_of) as record:
+            require_item_text(ctx, dataset_id, record)
             prompts = _prompts(llm, rows, pairs, titles, history_len)
             with record.timed("llm"):
                 scores = llm.score_yes_no(prompts, record) if prompts else np.zeros(0)
@@ -140,6 +141,7 @@ def evaluate_held_out(
               **split_params(split, as_of, seed)}  # fmt: skip
     try:
         with ctx.run("evaluate", dataset_id=window.dataset_id, params=params, as_of=as_of) as record:
+            require_item_text(ctx, window.dataset_id, record)
             prompts = _prompts(llm, history, pairs, window.titles, history_len)
             with record.timed("llm"):
                 scores = llm.score_yes_no(prompts, record) if prompts else np.zeros(0)

@@ -36,7 +36,7 @@ from colrec_store.repositories.embeddings import Space, nearest, write_embedding
 from colrec_store.repositories.evidence import write_assessments, write_evidence
 from colrec_store.repositories.models import latest_model, record_model
 from jobs.context import JobContext, RunRecord
-from jobs.llm_work import CachedLLM
+from jobs.llm_work import CachedLLM, require_item_text
 from jobs.neighbours import user_neighbours
 from jobs.pairs import histories_before, pair_targets
 from jobs.windows import Window, load_window, split_params
@@ -98,6 +98,7 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "score", par
               "behaviour_len": config.behaviour_len, "assess_users": config.assess_users}  # fmt: skip
     try:
         with ctx.run("evidence", dataset_id=window.dataset_id, params=params, as_of=as_of) as record:
+            require_item_text(ctx, window.dataset_id, record)
             _Retrieval(ctx, record, window, behaviours, config, seed, params).build(trained.id, targets, llm)
     finally:
         llm.close()

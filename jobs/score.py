@@ -27,7 +27,7 @@ from colrec_store.repositories.evidence import latest_evidence_run, selected_evi
 from colrec_store.repositories.outputs import write_predictions
 from jobs import coral
 from jobs.context import JobContext
-from jobs.llm_work import CachedLLM
+from jobs.llm_work import CachedLLM, require_item_text
 from jobs.pairs import histories_before, pair_targets
 from jobs.windows import Window, load_window, split_params
 
@@ -70,6 +70,7 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "llm", parts
     try:
         prompts = [llm.render(m) for m in messages]
         with ctx.run("score", dataset_id=window.dataset_id, params=params, as_of=as_of) as record:
+            require_item_text(ctx, window.dataset_id, record)
             with record.timed("llm"):
                 scores = llm.score_yes_no(prompts, record)
             labels = targets["label"].to_numpy()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from colrec.errors import ColrecError
-from colrec_store.models import Dataset
+from colrec_store.models import Dataset, Item
 
 # Names reach file names (reports), logs and SQL; this pattern keeps them one harmless word.
 DATASET_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,62}")
@@ -47,3 +47,15 @@ def dataset_stats(session: Session, name: str | None = None) -> list[dict[str, A
         params["name"] = name
     rows = session.execute(text(query + " order by dataset"), params).mappings().all()
     return [dict(r) for r in rows]
+
+
+def item_text_coverage(session: Session, dataset_id: int) -> tuple[str, int, int]:
+    """(dataset name, items with a title or a description, all items): what LLM prompts can show."""
+    has_text = or_(
+        func.coalesce(func.btrim(Item.title), "") != "", func.coalesce(func.btrim(Item.description), "") != ""
+    )
+    with_text, total = session.execute(
+        select(func.count().filter(has_text), func.count()).where(Item.dataset_id == dataset_id)
+    ).one()
+    name = session.execute(select(Dataset.name).where(Dataset.id == dataset_id)).scalar_one()
+    return name, int(with_text), int(total)

@@ -62,3 +62,19 @@ def test_curation_by_threshold_or_best_share() -> None:
     assert curate(verdicts, 0.5, 0.01) == [False, True, False, False, False]  # at least one
     assert curate(verdicts, 0.5, 1.0) == [True] * 5
     assert curate([], 0.5, 0.5) == []
+
+
+def test_llm_steps_refuse_a_dataset_without_item_text(llm_ctx: JobContext, fixtures: Path) -> None:
+    import pytest
+
+    from colrec.errors import ColrecError
+
+    ingest.run(llm_ctx, [fixtures / "csv" / "events.tsv"], dataset="bare", fmt="csv",
+               mapping="user=member,item=sku,label=clicked,ts=epoch")  # fmt: skip
+    with pytest.raises(ColrecError, match=r"^dataset bare: 4 of 4 items have no title; ingest a catalogue \(--items\)"):
+        profile.run(llm_ctx, "bare")
+    (failed,) = rows(llm_ctx, "select status, metrics from runs where job = 'profile'")
+    assert failed["status"] == "failed" and failed["metrics"]["items_with_text_share"] == 0
+    assert rows(llm_ctx, "select count(*) as n from profiles") == [{"n": 0}]
+    allowed = JobContext(llm_ctx.settings.model_copy(update={"allow_untitled": True}))
+    assert profile.run(allowed, "bare", limit=1)["users"] == 1
