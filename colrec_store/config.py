@@ -25,6 +25,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("COLREC_DATABASE_URL", "DATABASE_URL"),
         description="Postgres URL. Unset: an embedded Postgres is started under data_dir/pg.",
     )
+    source_url: str | None = Field(
+        default=None,
+        description="The Postgres that `ingest --sql` reads (a team's application database); unset: colrec's "
+        "own store. Kept in the environment so its password never enters a plan or a run record.",
+    )
     data_dir: Path = Field(default_factory=_default_data_dir, description="Embedded Postgres, caches.")
     model_dir: Path | None = Field(default=None, description="Model artifacts; default data_dir/models.")
     demo_data: Path | None = Field(default=None, description="Local copy of MovieLens-100K for the demo.")

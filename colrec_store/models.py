@@ -285,3 +285,16 @@ class RefreshLock(Base):
     pid: Mapped[int] = mapped_column(Integer)
     backend_start: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     taken_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SourceWatermark(Base):
+    """How far `ingest --sql --since-last` has read one source of a dataset (migration 0011)."""
+
+    __tablename__ = "source_watermarks"
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
+    source_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    server: Mapped[str] = mapped_column(Text)
+    query: Mapped[str] = mapped_column(Text)
+    ts_us: Mapped[int] = mapped_column(BigInteger)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -107,11 +107,11 @@ def db_stop(typer_ctx: typer.Context) -> None:
 @app.command()
 def ingest(
     typer_ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders of the dataset.")],
     dataset: DatasetOpt,
-    fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")],
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders of the dataset.")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")] = None,
     mapping: Annotated[
-        str | None, typer.Option("--map", help="csv format: user=COL,item=COL[,rating=,label=,ts=,title=].")
+        str | None, typer.Option("--map", help="csv format, --sql: user=COL,item=COL[,rating=,label=,ts=,title=].")
     ] = None,
     all_items: Annotated[
         bool, typer.Option("--all-items", help="Amazon: keep catalogue items nobody reviewed (cold start).")
@@ -126,12 +126,36 @@ def ingest(
     multi_sep: Annotated[
         str, typer.Option("--multi-sep", help="Splits catalogue attribute values into lists ('' keeps them whole).")
     ] = "|",
+    sql: Annotated[
+        str | None, typer.Option("--sql", help="Read interactions from this query instead of files.")
+    ] = None,
+    items_sql: Annotated[str | None, typer.Option("--items-sql", help="--sql: the items' catalogue query.")] = None,
+    source_url: Annotated[
+        str | None,
+        typer.Option("--source-url", help="--sql: server (COLREC_SOURCE_URL; default: the store)."),
+    ] = None,
+    since_last: Annotated[
+        bool, typer.Option("--since-last", help="--sql: only rows newer than this source's last ingest (needs ts=).")
+    ] = False,
 ) -> None:
-    """Validate dataset files and merge them into the store in one transaction (reruns change nothing)."""
+    """Validate dataset files or a query's rows; merge them into the store in one transaction (reruns: no change)."""
     from jobs import ingest as job
 
-    counts = job.run(job_context(typer_ctx), paths, dataset=dataset, fmt=fmt, mapping=mapping, all_items=all_items,
-                     items=items, item_mapping=item_mapping, multi_sep=multi_sep)  # fmt: skip
+    ctx = job_context(typer_ctx)
+    if sql is not None:
+        if paths or fmt or items or all_items:
+            raise typer.BadParameter("--sql reads no files: drop the paths, --format, --items and --all-items")
+        if source_url:
+            ctx.settings = ctx.settings.model_copy(update={"source_url": source_url})
+        source = job.SqlIngest(sql, mapping, items_sql, item_mapping, multi_sep, since_last)
+        counts = job.run_sql(ctx, dataset, source)
+    else:
+        if items_sql or source_url or since_last:
+            raise typer.BadParameter("--items-sql, --source-url and --since-last go with --sql")
+        if not paths or fmt is None:
+            raise typer.BadParameter("give the dataset's files and --format (or --sql QUERY)")
+        counts = job.run(ctx, paths, dataset=dataset, fmt=fmt, mapping=mapping, all_items=all_items,
+                         items=items, item_mapping=item_mapping, multi_sep=multi_sep)  # fmt: skip
     console.out.print(
         f"{dataset}: +{counts.interactions_added} interactions ({counts.interactions_seen} read), "
         f"+{counts.users_added} users, +{counts.items_added} items, {counts.items_updated} items updated"

@@ -12,9 +12,11 @@ interaction must name one of its items (or an item already in the store), as for
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -95,8 +97,14 @@ def parse_catalogue(path: Path, mapping: dict[str, list[str]], multi_sep: str) -
     """The items of a catalogue file, in ITEM_SCHEMA; an id given twice is an error naming both lines."""
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")
-    frame = _frame(path, {f"{k} {n}" if k == "attributes" else k: c for k, cs in mapping.items()
-                          for n, c in enumerate(cs)})  # fmt: skip
+    return _catalogue(_frame(path, _flat(mapping)), mapping, multi_sep, path)
+
+
+def _flat(mapping: dict[str, list[str]]) -> dict[str, str]:
+    return {f"{k} {n}" if k == "attributes" else k: c for k, cs in mapping.items() for n, c in enumerate(cs)}
+
+
+def _catalogue(frame: pl.DataFrame, mapping: dict[str, list[str]], multi_sep: str, path: Path | str) -> pl.DataFrame:
     frame = cast_checked(frame.with_columns(pl.col(LINE).alias("line")), path, mapping["id"][0], pl.Utf8)
     ids = pl.col(mapping["id"][0])
     twice = frame.filter(ids.is_duplicated()).group_by(ids, maintain_order=True).agg(pl.col("line"))
@@ -134,6 +142,11 @@ def _frame(path: Path, mapping: dict[str, str]) -> pl.DataFrame:
     """The file's rows, with its line numbers, after checking that the mapped columns exist and hold
     plain values."""
     frame = _read_parquet(path) if path.suffix == ".parquet" else _read_delimited(path)
+    _check_columns(frame, mapping, path)
+    return frame
+
+
+def _check_columns(frame: pl.DataFrame, mapping: dict[str, str], path: Path | str) -> None:
     missing = [c for c in mapping.values() if c not in frame.columns]
     if missing:
         raise InputError(
@@ -145,11 +158,50 @@ def _frame(path: Path, mapping: dict[str, str]) -> pl.DataFrame:
                 f"{path}:1: column {column!r} (the {field}) holds lists or records ({frame.schema[column]}); "
                 "expected text or numbers"
             )
-    return frame
 
 
 def _read(path: Path, mapping: dict[str, str]) -> pl.DataFrame:
-    frame = _frame(path, mapping)
+    return _interactions(_frame(path, mapping), mapping, path)
+
+
+def records_frame(names: list[str], records: list[tuple[Any, ...]], first: int, multi_sep: str = "|") -> pl.DataFrame:
+    """Rows of a query result as the text columns a file would give, numbered from `first` (their
+    position in the whole result stands in for a line). Times become Unix seconds (a naive time is
+    UTC), booleans 1/0, arrays `multi_sep`-joined text."""
+    columns: dict[str, list[Any]] = {name: [_plain(r[n], multi_sep) for r in records] for n, name in enumerate(names)}
+    columns[LINE] = list(range(first, first + len(records)))
+    return pl.DataFrame(columns, schema={**{name: pl.Utf8 for name in names}, LINE: pl.Int64})
+
+
+def parse_records(frame: pl.DataFrame, mapping: dict[str, str], source: str) -> pl.DataFrame:
+    """Interactions (INTERACTION_SCHEMA) from a records_frame, checked as a file's rows are; errors
+    read `SOURCE:POSITION: ...`."""
+    _check_columns(frame, mapping, source)
+    return conform(_interactions(frame, mapping, source), INTERACTION_SCHEMA)
+
+
+def parse_catalogue_records(frame: pl.DataFrame, mapping: dict[str, list[str]], multi_sep: str,
+                            source: str) -> pl.DataFrame:  # fmt: skip
+    """Items (ITEM_SCHEMA) from a records_frame of a catalogue query (arrays arrive joined)."""
+    _check_columns(frame, _flat(mapping), source)
+    return _catalogue(frame, mapping, multi_sep, source)
+
+
+def _plain(value: Any, multi_sep: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, dt.datetime):
+        return repr((value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp())
+    if isinstance(value, dt.date):
+        return repr(dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC).timestamp())
+    if isinstance(value, list | tuple):
+        return multi_sep.join(str(v) for v in value if v is not None)
+    return str(value)
+
+
+def _interactions(frame: pl.DataFrame, mapping: dict[str, str], path: Path | str) -> pl.DataFrame:
     rows = frame.select(pl.col(LINE).alias("line"), *[pl.col(col).alias(field) for field, col in mapping.items()])
     rows = cast_checked(rows, path, "user", pl.Utf8)
     rows = cast_checked(rows, path, "item", pl.Utf8)
@@ -161,7 +213,7 @@ def _read(path: Path, mapping: dict[str, str]) -> pl.DataFrame:
     return rows.with_columns(pl.lit(str(path)).alias("file"))
 
 
-def _timestamps(rows: pl.DataFrame, path: Path) -> pl.DataFrame:
+def _timestamps(rows: pl.DataFrame, path: Path | str) -> pl.DataFrame:
     text = pl.col("ts").cast(pl.Utf8).str.strip_chars()
     rows = rows.with_columns(
         text.cast(pl.Float64, strict=False).alias("__seconds"),

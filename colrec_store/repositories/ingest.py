@@ -35,26 +35,57 @@ class IngestCounts:
 
 
 def ingest_batch(session: Session, dataset: str, batch: Batch) -> IngestCounts:
-    dataset_id = ensure_dataset(session, dataset)
-    _stage(session, "stage_interactions", batch.interactions)
-    users_added = users_updated = items_added = items_updated = 0
-    if batch.users is not None:
-        _stage(session, "stage_users", batch.users)
-        users_added, users_updated = _upsert_users(session, dataset_id)
-    if batch.items is not None:
-        _stage(session, "stage_items", batch.items)
-        items_added, items_updated = _upsert_items(session, dataset_id)
-    if batch.users_declared:
-        _check_references(session, dataset_id, "user", "users")
-    else:
-        users_added += _imply(session, dataset_id, "user", "users")
-    if batch.items_declared:
-        _check_references(session, dataset_id, "item", "items")
-    else:
-        items_added += _imply(session, dataset_id, "item", "items")
-    _check_stored_events(session, dataset_id)
-    added = _insert_interactions(session, dataset_id)
-    return IngestCounts(users_added, users_updated, items_added, items_updated, added, batch.interactions.height)
+    staging = Staging(session, dataset)
+    staging.add(batch)
+    return staging.merge()
+
+
+class Staging:
+    """Rows COPYd into temporary tables chunk by chunk (so no source is ever whole in memory), then
+    merged in one go, in the caller's transaction. Whether references must resolve is the first
+    chunk's to say (`Batch.users_declared`/`items_declared`)."""
+
+    def __init__(self, session: Session, dataset: str) -> None:
+        self.session, self.dataset_id = session, ensure_dataset(session, dataset)
+        self.chunks, self.rows = 0, 0
+        self.users_declared = self.items_declared = False
+        self.staged: set[str] = set()
+
+    def add(self, batch: Batch) -> None:
+        if not self.chunks:
+            self.users_declared, self.items_declared = bool(batch.users_declared), bool(batch.items_declared)
+        for table, frame in (("stage_interactions", batch.interactions), ("stage_users", batch.users),
+                             ("stage_items", batch.items)):  # fmt: skip
+            if frame is not None:
+                if table not in self.staged:
+                    _create_stage(self.session, table)
+                    self.staged.add(table)
+                copy_frame(self.session, table, frame)
+        self.chunks += 1
+        self.rows += batch.interactions.height
+
+    def merge(self) -> IngestCounts:
+        session, dataset_id = self.session, self.dataset_id
+        if "stage_interactions" not in self.staged:
+            _create_stage(session, "stage_interactions")
+        users_added = users_updated = items_added = items_updated = 0
+        if "stage_users" in self.staged:
+            users_added, users_updated = _upsert_users(session, dataset_id)
+        if "stage_items" in self.staged:
+            items_added, items_updated = _upsert_items(session, dataset_id)
+        if self.users_declared:
+            _check_references(session, dataset_id, "user", "users")
+        else:
+            users_added += _imply(session, dataset_id, "user", "users")
+        if self.items_declared:
+            _check_references(session, dataset_id, "item", "items")
+        else:
+            items_added += _imply(session, dataset_id, "item", "items")
+        if self.chunks > 1:  # each chunk was checked alone by colrec.formats.checks; now across them
+            _check_staged_duplicates(session)
+        _check_stored_events(session, dataset_id)
+        added = _insert_interactions(session, dataset_id)
+        return IngestCounts(users_added, users_updated, items_added, items_updated, added, self.rows)
 
 
 def copy_frame(session: Session, table: str, frame: pl.DataFrame) -> None:
@@ -69,11 +100,38 @@ def copy_frame(session: Session, table: str, frame: pl.DataFrame) -> None:
                 copy.write(payload[start : start + (1 << 20)])
 
 
-def _stage(session: Session, table: str, frame: pl.DataFrame) -> None:
+def _create_stage(session: Session, table: str) -> None:
     """A temporary table shaped like the Batch frame (so the two cannot drift), filled by COPY."""
     columns = ", ".join(f'"{name}" {_SQL_TYPES[dtype]}' for name, dtype in _STAGING[table].items())
     session.execute(text(f"create temporary table {table} ({columns}) on commit drop"))
-    copy_frame(session, table, frame)
+
+
+def _check_staged_duplicates(session: Session) -> None:
+    """The same event twice across chunks with another rating or label (as checks.py words it)."""
+    row = session.execute(
+        text(
+            """
+            select a.file, a.line, b.file as first_file, b.line as first_line, a."user", a.item,
+                   a.rating, a.label, b.rating as first_rating, b.label as first_label
+            from stage_interactions a join stage_interactions b
+              on (a."user", a.item, a.ts_us, coalesce(a.event_key, ''))
+               = (b."user", b.item, b.ts_us, coalesce(b.event_key, ''))
+             and (a.file, a.line) > (b.file, b.line)
+            where (a.rating, a.label) is distinct from (b.rating, b.label)
+            order by b.file, b.line, a.file, a.line limit 1
+            """
+        )
+    ).first()
+    if row is not None:
+        raise InputError(
+            f"{row.file}:{row.line}: the same event as {row.first_file}:{row.first_line} (user {row.user!r}, "
+            f"item {row.item!r}, same time) with a different rating or label "
+            f"({_said(row.rating, row.label)} vs {_said(row.first_rating, row.first_label)}); keep one of the two"
+        )
+
+
+def _said(rating: float | None, label: int | None) -> str:
+    return f"rating {rating}" if rating is not None else f"label {label}"
 
 
 def _upsert_users(session: Session, dataset_id: int) -> tuple[int, int]:
