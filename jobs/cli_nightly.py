@@ -45,6 +45,15 @@ SourceOpt = Annotated[
     list[Path] | None, typer.Option("--source", help="Files to ingest before the other steps (repeatable).")
 ]
 SourceFormatOpt = Annotated[str | None, typer.Option("--format", "-f", help="Format of --source files.")]
+SourceSqlOpt = Annotated[
+    str | None, typer.Option("--sql", help="ingest step: a query on COLREC_SOURCE_URL instead of --source files.")
+]
+SourceMapOpt = Annotated[
+    str | None, typer.Option("--map", help="--sql: user=COL,item=COL[,rating=,label=,ts=,title=].")
+]
+ItemsSqlOpt = Annotated[str | None, typer.Option("--items-sql", help="--sql: the items' catalogue query.")]
+ItemMapOpt = Annotated[str | None, typer.Option("--item-map", help="--items-sql: id=COL,title=COL[,...].")]
+SinceLastOpt = Annotated[bool, typer.Option("--since-last", help="--sql: only rows after the last night's.")]
 PlanSideOpt = Annotated[
     str, typer.Option("--side", help="train step: none, or text (item text fused into mf/lightgcn, RecLM).")
 ]
@@ -74,6 +83,11 @@ def _plan(options: dict[str, Any]) -> object:
         llm_model=options["model"],
         source=tuple(str(p.resolve()) for p in source or ()),
         source_format=options.get("source_format"),
+        source_sql=options.get("sql"),
+        source_map=options.get("source_map"),
+        items_sql=options.get("items_sql"),
+        item_map=options.get("item_map"),
+        since_last=options.get("since_last", False),
         profile_limit=options["profile_limit"],
         score_limit=options["score_limit"],
         side=options["side"],
@@ -102,6 +116,11 @@ def refresh(
     model: Annotated[str | None, typer.Option(help="LLM of the LLM steps (default: COLREC_LLM_MODEL).")] = None,
     source: SourceOpt = None,
     source_format: SourceFormatOpt = None,
+    sql: SourceSqlOpt = None,
+    source_map: SourceMapOpt = None,
+    items_sql: ItemsSqlOpt = None,
+    item_map: ItemMapOpt = None,
+    since_last: SinceLastOpt = False,
     executor: ExecutorOpt = None,
     allow_untitled: AllowUntitledOpt = False,
     allow_future: AllowFutureOpt = False,
@@ -183,6 +202,11 @@ def schedule(
     sparse: PlanSparseOpt = False,
     evaluate_every: EvaluateEveryOpt = 1,
     model: Annotated[str | None, typer.Option(help="LLM of the LLM steps.")] = None,
+    sql: SourceSqlOpt = None,
+    source_map: SourceMapOpt = None,
+    items_sql: ItemsSqlOpt = None,
+    item_map: ItemMapOpt = None,
+    since_last: SinceLastOpt = False,
 ) -> None:
     """Run refresh for each dataset on a cron expression until SIGTERM (job store in Postgres)."""
     from jobs import schedule as job

@@ -74,6 +74,13 @@ class RefreshPlan:
     score_limit: int | None = None  # a seeded sample of this many test pairs gets LLM scores
     source: tuple[str, ...] = ()  # files to ingest first (the ingest step is skipped without them)
     source_format: str | None = None
+    # Or a query on COLREC_SOURCE_URL (the team's own database), with its column map and catalogue;
+    # `since_last`: each night reads only the rows after the source's watermark (ingest --sql).
+    source_sql: str | None = None
+    source_map: str | None = None
+    items_sql: str | None = None
+    item_map: str | None = None
+    since_last: bool = False
     # RecLM's fusion of item text into the CF models (train --side text). LLM profiles are not
     # offered here: fusing them needs a profile run of the split's training part made before
     # training, where the nightly profile step reads every interaction and runs after it.
@@ -95,6 +102,10 @@ class RefreshPlan:
             raise ColrecError("--evaluate-every and --rerank-eval-users must be 1 or more")
         if self.source and not self.source_format:
             raise ColrecError("--source needs --format")
+        if self.source and self.source_sql:
+            raise ColrecError("give --source files or --sql, not both")
+        if (self.since_last or self.items_sql) and not self.source_sql:
+            raise ColrecError("--since-last and --items-sql go with --sql")
         if self.source_format is not None and self.source_format not in FORMATS:
             raise ColrecError(f"unknown format {self.source_format!r}; known: {', '.join(FORMATS)}")
         if self.split not in SPLITS:
@@ -113,7 +124,17 @@ class RefreshPlan:
 
 # Plan fields added after plans were first published, left out of the key at their default: a
 # date published before they existed keeps its key, so reruns and warm starts still find it.
-LATER_FIELDS = ("side", "sparse", "evaluate_every", "rerank_eval_users")
+LATER_FIELDS = (
+    "side",
+    "sparse",
+    "evaluate_every",
+    "rerank_eval_users",
+    "source_sql",
+    "source_map",
+    "items_sql",
+    "item_map",
+    "since_last",
+)
 
 
 def _check_model_options(methods: tuple[str, ...], side: str, sparse: bool) -> None:
@@ -162,7 +183,7 @@ def run(
     if as_of > today and not allow_future:
         raise ColrecError(f"--as-of {as_of} is after today ({today}, UTC): refused, since the latest_* views would "
                          "serve it over every later night (pass --allow-future if you mean it)")  # fmt: skip
-    if not plan.source or "ingest" not in plan.steps:
+    if not (plan.source or plan.source_sql) or "ingest" not in plan.steps:
         with ctx.transaction() as session:
             find_dataset(session, dataset)  # an unknown dataset fails here, before any run is recorded
     _preflight(ctx, plan)
@@ -243,6 +264,10 @@ def _ingest(ctx: JobContext, state: _State) -> None:
             ctx, [Path(p) for p in state.plan.source], dataset=state.dataset, fmt=str(state.plan.source_format)
         )
         state.outputs["interactions_added"] = counts.interactions_added
+    elif state.plan.source_sql:
+        p = state.plan
+        sql = ingest.SqlIngest(p.source_sql, p.source_map, p.items_sql, p.item_map, since_last=p.since_last)
+        state.outputs["interactions_added"] = ingest.run_sql(ctx, state.dataset, sql).interactions_added
     with ctx.transaction() as session:
         state.dataset_id = find_dataset(session, state.dataset)
 

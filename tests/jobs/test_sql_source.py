@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -115,3 +116,34 @@ def test_since_last_needs_a_time_column(ctx: JobContext, app_url: str) -> None:
     with pytest.raises(ColrecError, match=r"--since-last needs a time column"):
         ingest.run_sql(_with_source(ctx, app_url), "shop", ingest.SqlIngest("select * from events",
                        "user=uid,item=iid", since_last=True))  # fmt: skip
+
+
+def test_refresh_pulls_each_nights_delta(ctx: JobContext, empty_database_url: str, tmp_path: Path) -> None:
+    import csv
+    import datetime as dt
+
+    from jobs import refresh
+    from tests.helpers import community_events
+
+    with community_events(tmp_path / "events.csv").open() as f:
+        events = [(r["user"], r["item"], r["rating"], dt.datetime.fromtimestamp(int(r["ts"]), dt.UTC).isoformat(),
+                   r["title"]) for r in csv.DictReader(f)]  # fmt: skip
+    cut = dt.datetime(2021, 1, 1, tzinfo=dt.UTC).isoformat()
+    engine = create_engine(empty_database_url)
+    with engine.begin() as conn:
+        conn.execute(text("create table events (uid text, iid text, stars text, happened timestamptz, name text)"))
+    insert = text("insert into events values (:u, :i, :s, :h, :n)")
+    nights = [[e for e in events if e[3] < cut], [e for e in events if e[3] >= cut]]
+    plan = refresh.RefreshPlan(methods=("mf",), epochs=1, steps=("ingest", "split", "train"), since_last=True,
+                               source_sql="select * from events", source_map=f"{MAP},title=name")  # fmt: skip
+    added = []
+    for night, as_of in zip(nights, (dt.date(2021, 1, 2), dt.date(2021, 9, 1)), strict=True):
+        with engine.begin() as conn:
+            conn.execute(insert, [dict(zip("uishn", e, strict=True)) for e in night])
+        result = refresh.run(_with_source(ctx, empty_database_url), "toy", plan, as_of)
+        assert result["status"] == "published", result
+        added.append(rows(ctx, "select (metrics->>'interactions_seen')::int as n from runs where job = 'ingest' "
+                               "order by id desc limit 1")[0]["n"])  # fmt: skip
+    engine.dispose()
+    assert added == [len(nights[0]), len(nights[1])] and all(added)
+    assert rows(ctx, "select count(*) as n from interactions") == [{"n": len(events)}]
