@@ -51,8 +51,15 @@ app.add_typer(models_app, name="models")
 
 
 @app.callback()
-def _root(typer_ctx: typer.Context) -> None:
+def _root(
+    typer_ctx: typer.Context,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Debug logging, with the libraries' own progress and warnings.")
+    ] = False,
+) -> None:
     settings = Settings()
+    if verbose:
+        settings = settings.model_copy(update={"log_level": "DEBUG"})
     console.setup_logging(settings.log_level)
     typer_ctx.obj = JobContext(settings)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -17,7 +18,42 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 
+# Environment the libraries read when they are first imported (all of them lazily, after this):
+# progress bars of weight loading and conversion, and the start-up warnings of vLLM, Triton, NUMA
+# binding (C++ side) and tokenizers. Set only where the user has not set them.
+QUIET_ENV = {
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "VLLM_LOGGING_LEVEL": "ERROR",
+    "VLLM_CONFIGURE_LOGGING": "1",
+    "TORCH_CPP_LOG_LEVEL": "ERROR",
+    "RAY_DEDUP_LOGS": "1",
+    "TQDM_DISABLE": "1",
+}
+
+
+def quiet_libraries(level: str) -> None:
+    """Third-party chatter off unless the level is DEBUG (`--verbose`): the jobs print their own lines."""
+    import warnings
+
+    if logging.getLevelName(level) <= logging.DEBUG:
+        return
+    for name, value in QUIET_ENV.items():
+        os.environ.setdefault(name, value)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings(
+        "ignore", category=UserWarning, module=r"(torch|transformers|peft|trl|vllm|sentence_transformers)"
+    )
+    for noisy in ("transformers", "sentence_transformers", "peft", "trl", "vllm", "ray", "apscheduler.scheduler",
+                  "torch"):  # fmt: skip
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
 def setup_logging(level: str) -> None:
+    quiet_libraries(level)
     handler = (
         RichHandler(console=err, show_path=False, rich_tracebacks=False) if err.is_terminal else logging.StreamHandler()
     )

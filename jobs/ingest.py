@@ -22,15 +22,16 @@ from colrec.formats.tabular import (
     parse_mapping,
     parse_records,
     records_frame,
+    tabular_chunks,
 )
 from colrec_store.repositories.datasets import dataset_id
-from colrec_store.repositories.ingest import IngestCounts, Staging, ingest_batch
+from colrec_store.repositories.ingest import IngestCounts, Staging
 from colrec_store.repositories.sources import SqlSource, connect, read_watermark, stream, time_kind, write_watermark
 from jobs.console import progress
 from jobs.context import JobContext
 
 log = logging.getLogger(__name__)
-CHUNK_ROWS = 100_000  # rows of a query per chunk: parsed, checked and COPYd before the next is read
+CHUNK_ROWS = 100_000  # rows per chunk of a file or a query: parsed, checked and COPYd before the next is read
 QUERY, ITEMS_QUERY = "query", "items query"  # what errors name instead of a file
 
 
@@ -48,25 +49,40 @@ def run(
 ) -> IngestCounts:
     params = {"paths": [str(p) for p in paths], "format": fmt, "mapping": mapping, "all_items": all_items,
               "items": str(items) if items else None, "item_mapping": item_mapping, "multi_sep": multi_sep}  # fmt: skip
-    with ctx.run("ingest", params=params) as record, progress() as bar:
-        task = bar.add_task(f"ingest {dataset}", total=2)
-        with record.timed("parse"):
-            batch = parse(fmt, paths, mapping=mapping, all_items=all_items, items=items, item_mapping=item_mapping,
-                          multi_sep=multi_sep)  # fmt: skip
-        bar.advance(task)
-        log.info("parsed %d interactions from %s", batch.interactions.height, ", ".join(batch.files))
-        for warning in batch.warnings:
-            log.warning("%s", warning)
-        record.metrics.update(batch.metrics)
-        with ctx.transaction() as session:
-            with record.timed("load"):
-                counts = ingest_batch(session, dataset, batch)
-            record.metrics.update(counts.as_dict())
-            record.dataset_id = dataset_id(session, dataset)
-            record.finish(session, "published")
-        bar.advance(task)
+    with ctx.run("ingest", params=params) as record, ctx.transaction() as session, progress() as bar:
+        task = bar.add_task(f"ingest {dataset}", total=None)
+        staging = Staging(session, dataset)
+        with record.timed("stage"):
+            for batch in _file_batches(fmt, paths, mapping, all_items, items, item_mapping, multi_sep):
+                for warning in batch.warnings:
+                    log.warning("%s", warning)
+                record.metrics.update(batch.metrics)
+                staging.add(batch)
+                bar.advance(task, batch.interactions.height)
+        log.info("staged %d interactions from %s", staging.rows, ", ".join(map(str, paths)))
+        with record.timed("load"):
+            counts = staging.merge()
+        record.metrics.update(counts.as_dict())
+        record.dataset_id = dataset_id(session, dataset)
+        record.finish(session, "published")
     log.info("ingest %s: %s", dataset, counts.as_dict())
     return counts
+
+
+def _file_batches(fmt: str, paths: list[Path], mapping: str | None, all_items: bool, items: Path | None,
+                  item_mapping: str | None, multi_sep: str) -> Iterator[Batch]:  # fmt: skip
+    """CSV/TSV/Parquet in checked chunks of CHUNK_ROWS rows (a 25M-row file is never whole in
+    memory); the other formats, whose files are at most a few million rows, in one parsed Batch."""
+    if fmt != "csv" or not paths:
+        yield parse(fmt, paths, mapping=mapping, all_items=all_items, items=items, item_mapping=item_mapping,
+                    multi_sep=multi_sep)  # fmt: skip
+        return
+    if item_mapping and items is None:
+        raise InputError("--item-map needs --items FILE")
+    chunks = tabular_chunks(paths, parse_mapping(mapping), items, parse_item_mapping(item_mapping), multi_sep,
+                            CHUNK_ROWS)  # fmt: skip
+    for batch in chunks:
+        yield check_batch(batch)
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
+import gzip
+import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,6 @@ from colrec.formats.base import (
     conform,
     epoch_bounds,
     json_object,
-    read_text,
     time_rule,
 )
 
@@ -68,29 +69,53 @@ def parse_item_mapping(spec: str | None) -> dict[str, list[str]]:
 
 def parse_tabular(paths: list[Path], mapping: dict[str, str], catalogue: Path | None = None,
                   item_mapping: dict[str, list[str]] | None = None, multi_sep: str = "|") -> Batch:  # fmt: skip
-    frames = [_read(path, mapping) for path in paths]
-    rows = pl.concat(frames) if len(frames) > 1 else frames[0]
+    """The whole input as one Batch (what `parse` gives; the ingest job streams `tabular_chunks`)."""
+    batches = list(tabular_chunks(paths, mapping, catalogue, item_mapping, multi_sep, None))
+    interactions = pl.concat([b.interactions for b in batches])
+    listed = [b.items for b in batches if b.items is not None]
+    items = _first_of_each(pl.concat(listed)) if listed else None
+    return Batch(interactions, None, items, batches[0].files, items_declared=catalogue is not None)
+
+
+def tabular_chunks(paths: list[Path], mapping: dict[str, str], catalogue: Path | None,
+                   item_mapping: dict[str, list[str]] | None, multi_sep: str,
+                   chunk_rows: int | None) -> Iterator[Batch]:  # fmt: skip
+    """The input in Batches of at most `chunk_rows` interactions (None: one per file), each one
+    checked alone; the catalogue, if given, comes whole in the first. The store checks what spans
+    chunks (colrec_store.repositories.ingest.Staging)."""
+    files = (*map(str, paths), *([str(catalogue)] if catalogue is not None else []))
+    items = None
     if catalogue is not None:
         if "title" in mapping:
             raise InputError("give item titles in --map title= or in the --items catalogue, not both")
         items = parse_catalogue(catalogue, item_mapping or {"id": ["id"]}, multi_sep)
-        return Batch(conform(rows, INTERACTION_SCHEMA), None, items, (*map(str, paths), str(catalogue)))
-    items = None
-    if "title" in mapping:
-        items = (
-            rows.filter(pl.col("title").is_not_null())
-            .unique("item", keep="first", maintain_order=True)
-            .select(
-                pl.col("item").alias("external_id"),
-                "title",
-                pl.lit(None).alias("description"),
-                pl.lit("{}").alias("attributes"),
-                "file",
-                "line",
-            )
-        )
-        items = conform(items, ITEM_SCHEMA)
-    return Batch(conform(rows, INTERACTION_SCHEMA), None, items, tuple(map(str, paths)))
+    declared = catalogue is not None
+    for path in paths:
+        chunks = _parquet_chunks(path, chunk_rows) if path.suffix == ".parquet" else _delimited_chunks(path, chunk_rows)
+        for number, frame in enumerate(chunks):
+            if number == 0:
+                _check_columns(frame, mapping, path)
+            rows = _interactions(frame, mapping, path)
+            found = items if catalogue is not None else (_titles(rows) if "title" in mapping else None)
+            yield Batch(conform(rows, INTERACTION_SCHEMA), None, found, files, items_declared=declared)
+            items = None if catalogue is not None else items  # the catalogue goes once
+
+
+def _titles(rows: pl.DataFrame) -> pl.DataFrame:
+    """Items named by a title column of the interactions: the first title of each."""
+    titled = rows.filter(pl.col("title").is_not_null()).select(
+        pl.col("item").alias("external_id"),
+        "title",
+        pl.lit(None).alias("description"),
+        pl.lit("{}").alias("attributes"),
+        "file",
+        "line",
+    )
+    return _first_of_each(conform(titled, ITEM_SCHEMA))
+
+
+def _first_of_each(items: pl.DataFrame) -> pl.DataFrame:
+    return items.unique("external_id", keep="first", maintain_order=True)
 
 
 def parse_catalogue(path: Path, mapping: dict[str, list[str]], multi_sep: str) -> pl.DataFrame:
@@ -158,10 +183,6 @@ def _check_columns(frame: pl.DataFrame, mapping: dict[str, str], path: Path | st
                 f"{path}:1: column {column!r} (the {field}) holds lists or records ({frame.schema[column]}); "
                 "expected text or numbers"
             )
-
-
-def _read(path: Path, mapping: dict[str, str]) -> pl.DataFrame:
-    return _interactions(_frame(path, mapping), mapping, path)
 
 
 def records_frame(names: list[str], records: list[tuple[Any, ...]], first: int, multi_sep: str = "|") -> pl.DataFrame:
@@ -238,40 +259,89 @@ def _timestamps(rows: pl.DataFrame, path: Path | str) -> pl.DataFrame:
 
 
 def _read_parquet(path: Path) -> pl.DataFrame:
+    frames = list(_parquet_chunks(path, None))
+    return pl.concat(frames) if len(frames) > 1 else frames[0]
+
+
+def _parquet_chunks(path: Path, chunk_rows: int | None) -> Iterator[pl.DataFrame]:
+    """Parquet has no lines: row numbers (1-based) stand in for them."""
     try:
-        frame = pl.read_parquet(path)
+        rows = pl.scan_parquet(path).select(pl.len()).collect().item()
+        step = chunk_rows or max(rows, 1)
+        for start in range(0, rows, step):
+            frame = pl.scan_parquet(path).slice(start, step).collect()
+            yield frame.with_columns(pl.int_range(start + 1, start + frame.height + 1).alias(LINE))
+    except InputError:
+        raise
     except Exception as err:  # polars raises several kinds for a corrupt file
         raise InputError(f"{path}: cannot read Parquet: {str(err).splitlines()[0]}") from None
-    if frame.height == 0:
+    if rows == 0:
         raise InputError(f"{path}: file has no data rows")
-    # Parquet has no lines; row numbers (1-based) stand in for them.
-    return frame.with_columns(pl.int_range(1, frame.height + 1).alias(LINE))
 
 
 def _read_delimited(path: Path) -> pl.DataFrame:
-    text = read_text(path)
+    frames = list(_delimited_chunks(path, None))
+    return pl.concat(frames) if len(frames) > 1 else frames[0]
+
+
+def _delimited_chunks(path: Path, chunk_rows: int | None) -> Iterator[pl.DataFrame]:
+    """The file's records in frames of at most `chunk_rows` (None: one frame), read as a stream:
+    each line decoded on its own, so a bad byte names its line and no whole file is in memory."""
     delimiter = "\t" if path.name.removesuffix(".gz").endswith((".tsv", ".tab")) else ","
-    # strict: a stray or unterminated quote is an error, not a field that swallows the next rows
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    header = _header(path, reader)
-    columns: dict[str, list[str | int]] = {name: [] for name in [*header, LINE]}
-    line = reader.line_num
+    with _open_lines(path) as lines:
+        # strict: a stray or unterminated quote is an error, not a field that swallows the next rows
+        reader = csv.reader(lines, delimiter=delimiter, strict=True)
+        header = _header(path, reader)
+        columns: dict[str, list[str | int]] = {name: [] for name in [*header, LINE]}
+        line, found = reader.line_num, 0
+        try:
+            for record in reader:
+                if len(record) != len(header):
+                    if not any(field.strip() for field in record):
+                        line = reader.line_num
+                        continue
+                    raise InputError(f"{path}:{line + 1}: expected {len(header)} fields, found {len(record)}")
+                for name, value in zip(header, record, strict=True):
+                    columns[name].append(value)
+                columns[LINE].append(line + 1)
+                line = reader.line_num
+                if chunk_rows and len(columns[LINE]) >= chunk_rows:
+                    found += len(columns[LINE])
+                    yield pl.DataFrame(columns)
+                    columns = {name: [] for name in columns}
+        except csv.Error as err:  # the record began on the line after the last whole one
+            raise InputError(f"{path}:{line + 1}: malformed CSV: {err}") from None
+    if columns[LINE] or not found:
+        if not columns[LINE] and not found:
+            raise InputError(f"{path}: file has no data rows")
+        yield pl.DataFrame(columns)
+
+
+@contextmanager
+def _open_lines(path: Path) -> Iterator[Iterator[str]]:
+    """The file's lines as text (gzip or not), each decoded strictly as UTF-8."""
     try:
-        for record in reader:
-            if len(record) != len(header):
-                if not any(field.strip() for field in record):
-                    line = reader.line_num
-                    continue
-                raise InputError(f"{path}:{line + 1}: expected {len(header)} fields, found {len(record)}")
-            for name, value in zip(header, record, strict=True):
-                columns[name].append(value)
-            columns[LINE].append(line + 1)
-            line = reader.line_num
-    except csv.Error as err:  # the record began on the line after the last whole one
-        raise InputError(f"{path}:{line + 1}: malformed CSV: {err}") from None
-    if not columns[LINE]:
-        raise InputError(f"{path}: file has no data rows")
-    return pl.DataFrame(columns)
+        raw = gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+    except OSError as err:
+        raise InputError(f"{path}: cannot read file: {err}") from None
+
+    def decoded() -> Iterator[str]:
+        blank = True  # only whitespace so far
+        try:
+            for number, data in enumerate(raw, start=1):
+                try:
+                    text = data.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise InputError(f"{path}:{number}: not valid utf-8 text") from None
+                blank = blank and not text.strip()
+                yield text
+        except (OSError, EOFError, zlib.error) as err:  # a gzip stream corrupt past its header
+            raise InputError(f"{path}: cannot read file: {err}") from None
+        if blank:
+            raise InputError(f"{path}: file is empty")
+
+    with raw:
+        yield decoded()
 
 
 def _header(path: Path, reader: Iterator[list[str]]) -> list[str]:

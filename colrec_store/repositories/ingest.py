@@ -140,7 +140,8 @@ def _upsert_users(session: Session, dataset_id: int) -> tuple[int, int]:
             text(
                 """
             insert into users (dataset_id, external_id, attributes)
-            select :d, external_id, attributes::jsonb from stage_users
+            select distinct on (external_id) :d, external_id, attributes::jsonb from stage_users
+            order by external_id, file, line  -- staged in chunks: the first row of each id wins
             on conflict (dataset_id, external_id) do update set attributes = excluded.attributes
             where users.attributes is distinct from excluded.attributes
             returning (xmax = 0) as inserted
@@ -160,7 +161,8 @@ def _upsert_items(session: Session, dataset_id: int) -> tuple[int, int]:
             text(
                 """
             insert into items (dataset_id, external_id, title, description, attributes)
-            select :d, external_id, title, description, attributes::jsonb from stage_items
+            select distinct on (external_id) :d, external_id, title, description, attributes::jsonb from stage_items
+            order by external_id, file, line  -- staged in chunks: the first row of each id wins
             on conflict (dataset_id, external_id) do update
               set title = excluded.title, description = excluded.description, attributes = excluded.attributes
             where (items.title, items.description, items.attributes)

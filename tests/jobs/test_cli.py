@@ -134,3 +134,19 @@ def test_ingest_ratings_with_a_catalogue_file(ctx: JobContext, fixtures: Path, t
         f"error: {bad}:7: unknown item id '99' (not in the items of this dataset)"
     ]
     assert rows(ctx, "select count(*) as n from datasets") == [{"n": 1}]
+
+
+def test_the_console_carries_colrec_lines_only(ctx: JobContext, fixtures: Path, tiny_model: Path) -> None:
+    import re
+
+    env = cli_env(ctx, COLREC_LOG_LEVEL="INFO", COLREC_LLM_BACKEND="transformers", COLREC_LLM_MODEL=str(tiny_model))
+    assert run_cli("ingest", str(fixtures / "amazon2018"), "-d", "a", "-f", "amazon-2018", env=env).returncode == 0
+    quiet = run_cli("profile", "-d", "a", "--limit", "1", "--json", env=env, timeout=300)
+    assert quiet.returncode == 0, quiet.stderr
+    own = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ (INFO|WARNING) (jobs|colrec|colrec_store)[\w.]*: ")
+    foreign = [line for line in quiet.stderr.splitlines() if line.strip() and not own.match(line)]
+    assert foreign == []
+    assert json.loads(quiet.stdout)["llm_calls"] == 2  # the model was loaded and ran; stdout is the JSON alone
+    # --verbose (DEBUG) lets the libraries speak: the same run, cached now, shows their lines
+    loud = run_cli("--verbose", "profile", "-d", "a", "--limit", "1", "--json", env=env, timeout=300)
+    assert loud.returncode == 0 and any(not own.match(line) for line in loud.stderr.splitlines() if line.strip())

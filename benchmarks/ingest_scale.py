@@ -1,0 +1,103 @@
+"""Ingest of large CSV files: `colrec-jobs ingest` against psql's `\\copy` of the same file into a
+plain table on the same server, side by side, with the peak memory of each process.
+
+    python -m benchmarks.ingest_scale [--rows 1000000,10000000]
+
+Each size gets a synthetic ratings file (user, item, rating, ts: 50 interactions per user, about
+1/200 as many items as rows) under .bench-cache/, written once. colrec parses, checks and COPYs it in
+chunks into staging and merges it in one transaction (users and items implied, the unique event key
+checked) into a fresh migrated database; `\\copy` only loads the rows into a table without keys:
+the physical anchor. Peak RSS is the process's own (wait4), the server's memory not counted.
+Writes benchmarks/results/ingest_scale.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from benchmarks.common import fresh_database, scratch_server, write_results
+
+CACHE = Path(".bench-cache")
+MAPPING = "user=user,item=item,rating=rating,ts=ts"
+
+
+def synthetic_file(rows: int) -> Path:
+    import numpy as np
+    import polars as pl
+
+    path = CACHE / f"ingest-scale-{rows}.csv"
+    if path.exists():
+        return path
+    CACHE.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    users, items = max(rows // 50, 1), max(rows // 200, 100)
+    start = 1_600_000_000
+    frame = pl.DataFrame({
+        "user": pl.Series(rng.integers(0, users, rows)).cast(pl.Utf8).str.pad_start(7, "0"),
+        "item": pl.Series(rng.integers(0, items, rows)).cast(pl.Utf8).str.pad_start(7, "0"),
+        "rating": rng.integers(1, 6, rows),
+        "ts": start + np.arange(rows),  # one event per second: every row a distinct event
+    }).with_columns(("u" + pl.col("user")).alias("user"), ("i" + pl.col("item")).alias("item"))  # fmt: skip
+    frame.write_csv(path)
+    return path
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Seconds, peak RSS (MB) of the process itself, and its stderr's last line."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    out, err = process.stdout.read(), process.stderr.read()  # type: ignore[union-attr]
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{command[0]} failed ({process.returncode}): {err.strip()[-500:]}")
+    return seconds, usage.ru_maxrss / 1024, (out.strip().splitlines() or [""])[-1]
+
+
+def measure(admin_url: str, rows: int) -> dict[str, Any]:
+    path = synthetic_file(rows)
+    engine = fresh_database(admin_url, f"ingest_scale_{rows}")
+    url = engine.url.render_as_string(hide_password=False)
+    engine.dispose()
+    env = {**os.environ, "DATABASE_URL": url, "COLREC_LOG_LEVEL": "WARNING"}
+    colrec = [str(Path(sys.executable).with_name("colrec-jobs")), "ingest", str(path), "-d", "scale", "-f", "csv",
+              "--map", MAPPING]  # fmt: skip
+    colrec_s, colrec_mb, said = timed(colrec, env)
+    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    psql = shutil.which("psql") or "psql"
+    table = f"copy_anchor_{rows}"
+    subprocess.run([psql, libpq, "-qc", f"create table {table} (\"user\" text, item text, rating double precision, "
+                    "ts bigint)"], check=True)  # fmt: skip
+    copy_s, copy_mb, _ = timed([psql, libpq, "-qc", f"\\copy {table} from '{path}' csv header"], env)
+    return {"rows": rows, "file_mb": round(path.stat().st_size / 1e6, 1), "colrec_s": round(colrec_s, 2),
+            "colrec_rows_per_s": round(rows / colrec_s), "colrec_peak_rss_mb": round(colrec_mb),
+            "copy_s": round(copy_s, 2), "copy_rows_per_s": round(rows / copy_s), "copy_peak_rss_mb": round(copy_mb),
+            "colrec_share_of_copy": round(copy_s / colrec_s, 3), "colrec_said": said}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", default="1000000,10000000")
+    args = parser.parse_args()
+    results = []
+    with scratch_server() as admin_url:
+        for rows in (int(r) for r in args.rows.split(",")):
+            result = measure(admin_url, rows)
+            print(result, flush=True)  # noqa: T201 - a benchmark reports as it goes
+            results.append(result)
+    path = write_results("ingest_scale", {"goal": "colrec_share_of_copy >= 0.5", "sizes": results})
+    print(f"wrote {path}")  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()
