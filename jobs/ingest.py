@@ -62,6 +62,7 @@ def run(
         log.info("staged %d interactions from %s", staging.rows, ", ".join(map(str, paths)))
         with record.timed("load"):
             counts = staging.merge()
+        record.timings.update(staging.timings)
         record.metrics.update(counts.as_dict())
         record.dataset_id = dataset_id(session, dataset)
         record.finish(session, "published")

@@ -7,6 +7,7 @@ are unique per (user, item, ts)).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import polars as pl
@@ -50,6 +51,10 @@ class Staging:
         self.chunks, self.rows = 0, 0
         self.users_declared = self.items_declared = False
         self.staged: set[str] = set()
+        self.timings: dict[str, float] = {}
+        self.had_interactions = session.execute(
+            text("select exists (select 1 from interactions where dataset_id = :d)"), {"d": self.dataset_id}
+        ).scalar_one()
 
     def add(self, batch: Batch) -> None:
         if not self.chunks:
@@ -65,14 +70,21 @@ class Staging:
         self.rows += batch.interactions.height
 
     def merge(self) -> IngestCounts:
+        """Upsert users and items, check references and events, insert interactions; the seconds
+        of each step go to `self.timings`."""
         session, dataset_id = self.session, self.dataset_id
+        clock = _Clock(self.timings)
         if "stage_interactions" not in self.staged:
             _create_stage(session, "stage_interactions")
+        for table in sorted(self.staged):  # temporary tables get no statistics unless asked: without
+            session.execute(text(f"analyze {table}"))  # them a million staged rows get nested loops
+        clock.tick("merge_analyze")
         users_added = users_updated = items_added = items_updated = 0
         if "stage_users" in self.staged:
             users_added, users_updated = _upsert_users(session, dataset_id)
         if "stage_items" in self.staged:
             items_added, items_updated = _upsert_items(session, dataset_id)
+        clock.tick("merge_catalogue")
         if self.users_declared:
             _check_references(session, dataset_id, "user", "users")
         else:
@@ -81,10 +93,17 @@ class Staging:
             _check_references(session, dataset_id, "item", "items")
         else:
             items_added += _imply(session, dataset_id, "item", "items")
+        if users_added + items_added > 10_000:  # the joins below plan on these tables' statistics
+            session.execute(text("analyze users, items"))
+        clock.tick("merge_references")
         if self.chunks > 1:  # each chunk was checked alone by colrec.formats.checks; now across them
             _check_staged_duplicates(session)
-        _check_stored_events(session, dataset_id)
+        clock.tick("merge_duplicates")
+        if self.had_interactions:  # a dataset with nothing stored has nothing to contradict
+            _check_stored_events(session, dataset_id)
+        clock.tick("merge_stored_events")
         added = _insert_interactions(session, dataset_id)
+        clock.tick("merge_insert")
         return IngestCounts(users_added, users_updated, items_added, items_updated, added, self.rows)
 
 
@@ -100,6 +119,16 @@ def copy_frame(session: Session, table: str, frame: pl.DataFrame) -> None:
                 copy.write(payload[start : start + (1 << 20)])
 
 
+class _Clock:
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings, self.last = timings, time.perf_counter()
+
+    def tick(self, step: str) -> None:
+        now = time.perf_counter()
+        self.timings[step] = round(now - self.last, 3)
+        self.last = now
+
+
 def _create_stage(session: Session, table: str) -> None:
     """A temporary table shaped like the Batch frame (so the two cannot drift), filled by COPY."""
     columns = ", ".join(f'"{name}" {_SQL_TYPES[dtype]}' for name, dtype in _STAGING[table].items())
@@ -107,27 +136,35 @@ def _create_stage(session: Session, table: str) -> None:
 
 
 def _check_staged_duplicates(session: Session) -> None:
-    """The same event twice across chunks with another rating or label (as checks.py words it)."""
-    row = session.execute(
+    """The same event twice across chunks with another rating or label (as checks.py words it):
+    grouped first (one pass over staging), the two rows read only for the first such event."""
+    event = text(
+        """
+        select "user", item, ts_us, coalesce(event_key, '') as event_key from stage_interactions
+        group by 1, 2, 3, 4
+        having count(distinct coalesce(rating::text, '-') || '/' || coalesce(label::text, '-')) > 1
+        order by min(file), min(line) limit 1
+        """
+    )
+    found = session.execute(event).first()
+    if found is None:
+        return
+    same = session.execute(
         text(
             """
-            select a.file, a.line, b.file as first_file, b.line as first_line, a."user", a.item,
-                   a.rating, a.label, b.rating as first_rating, b.label as first_label
-            from stage_interactions a join stage_interactions b
-              on (a."user", a.item, a.ts_us, coalesce(a.event_key, ''))
-               = (b."user", b.item, b.ts_us, coalesce(b.event_key, ''))
-             and (a.file, a.line) > (b.file, b.line)
-            where (a.rating, a.label) is distinct from (b.rating, b.label)
-            order by b.file, b.line, a.file, a.line limit 1
+            select file, line, "user", item, rating, label from stage_interactions
+            where "user" = :u and item = :i and ts_us = :t and coalesce(event_key, '') = :k order by file, line
             """
-        )
-    ).first()
-    if row is not None:
-        raise InputError(
-            f"{row.file}:{row.line}: the same event as {row.first_file}:{row.first_line} (user {row.user!r}, "
-            f"item {row.item!r}, same time) with a different rating or label "
-            f"({_said(row.rating, row.label)} vs {_said(row.first_rating, row.first_label)}); keep one of the two"
-        )
+        ),
+        {"u": found.user, "i": found.item, "t": found.ts_us, "k": found.event_key},
+    ).all()
+    first = same[0]
+    second = next(r for r in same[1:] if (r.rating, r.label) != (first.rating, first.label))
+    raise InputError(
+        f"{second.file}:{second.line}: the same event as {first.file}:{first.line} (user {first.user!r}, "
+        f"item {first.item!r}, same time) with a different rating or label "
+        f"({_said(second.rating, second.label)} vs {_said(first.rating, first.label)}); keep one of the two"
+    )
 
 
 def _said(rating: float | None, label: int | None) -> str:
