@@ -15,6 +15,7 @@ from colrec.errors import ColrecError, InputError
 from colrec.formats import Batch, parse
 from colrec.formats.base import INTERACTION_SCHEMA
 from colrec.formats.checks import check_batch
+from colrec.formats.registry import check_catalogue_options
 from colrec.formats.tabular import (
     LINE,
     parse_catalogue_records,
@@ -24,7 +25,6 @@ from colrec.formats.tabular import (
     records_frame,
     tabular_chunks,
 )
-from colrec_store.repositories.datasets import dataset_id
 from colrec_store.repositories.ingest import IngestCounts, Staging
 from colrec_store.repositories.sources import SqlSource, connect, read_watermark, stream, time_kind, write_watermark
 from jobs.console import progress
@@ -64,7 +64,7 @@ def run(
             counts = staging.merge()
         record.timings.update(staging.timings)
         record.metrics.update(counts.as_dict())
-        record.dataset_id = dataset_id(session, dataset)
+        record.dataset_id = staging.dataset_id
         record.finish(session, "published")
     log.info("ingest %s: %s", dataset, counts.as_dict())
     return counts
@@ -78,8 +78,7 @@ def _file_batches(fmt: str, paths: list[Path], mapping: str | None, all_items: b
         yield parse(fmt, paths, mapping=mapping, all_items=all_items, items=items, item_mapping=item_mapping,
                     multi_sep=multi_sep)  # fmt: skip
         return
-    if item_mapping and items is None:
-        raise InputError("--item-map needs --items FILE")
+    check_catalogue_options(fmt, items, item_mapping)
     chunks = tabular_chunks(paths, parse_mapping(mapping), items, parse_item_mapping(item_mapping), multi_sep,
                             CHUNK_ROWS)  # fmt: skip
     for batch in chunks:

@@ -39,10 +39,15 @@ def parse(fmt: str, paths: list[Path], *, mapping: str | None = None, all_items:
     }
     if fmt not in parsers:
         raise InputError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    check_catalogue_options(fmt, items, item_mapping)
+    if not paths:
+        raise InputError("no input files given")
+    return check_batch(parsers[fmt]())
+
+
+def check_catalogue_options(fmt: str, items: Path | None, item_mapping: str | None) -> None:
+    """`--items`/`--item-map` go with the csv format, and the map with a file."""
     if fmt != "csv" and (items is not None or item_mapping):
         raise InputError(f"--items and --item-map are for the csv format; {fmt} reads its own catalogue files")
     if item_mapping and items is None:
         raise InputError("--item-map needs --items FILE")
-    if not paths:
-        raise InputError("no input files given")
-    return check_batch(parsers[fmt]())
