@@ -27,6 +27,20 @@ def evaluate(model: Recommender, split: Split, index: IdIndex, k: int = 20) -> d
         model.set_history(trained_on)
 
 
+def pair_scores(model: Recommender, split: Split, index: IdIndex, pairs: pl.DataFrame) -> np.ndarray:
+    """Scores of held-out pairs (user_id, item_id, ts) as `evaluate` scores them: a sequential model
+    looks back on every event of the split strictly before each pair, and is left as it came."""
+    asked = index.interactions(pairs.with_columns(pl.lit(0.0).alias("label")))
+    if not isinstance(model, SASRec):
+        return model.score(asked.users, asked.items)
+    trained_on = model.history()
+    try:
+        model.extend_history(index.interactions(split.rows.filter(pl.col("part") != "train")))
+        return model.score(asked.users, asked.items, asked.ts)
+    finally:
+        model.set_history(trained_on)
+
+
 def _evaluate(model: Recommender, split: Split, index: IdIndex, k: int) -> dict[str, Any]:
     valid = index.interactions(split.part("valid"))
     test = index.interactions(split.part("test"))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,31 @@ log = logging.getLogger(__name__)
 
 
 class LogProgress(TrainerCallback):
+    """Each logged step with its loss, and the time left at the rate of the steps this process ran
+    (a resumed run counts from where it resumed)."""
+
     def __init__(self, name: str) -> None:
         self.name = name
+        self.started: tuple[float, int] | None = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        self.started = None  # the first step's begin, after a resume has moved global_step
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        if self.started is None:
+            self.started = (time.monotonic(), state.global_step)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any) -> None:
         if logs:
-            log.info("%s step %d/%d: %s", self.name, state.global_step, state.max_steps, logs)
+            log.info("%s step %d/%d%s: %s", self.name, state.global_step, state.max_steps, self.eta(state), logs)
+
+    def eta(self, state: Any) -> str:
+        if self.started is None or state.global_step <= self.started[1]:
+            return ""
+        per_step = (time.monotonic() - self.started[0]) / (state.global_step - self.started[1])
+        left = max(0, state.max_steps - state.global_step) * per_step
+        return f" ({per_step:.1f} s/step, {left / 3600:.1f} h left)" if left >= 3600 else (
+            f" ({per_step:.1f} s/step, {left / 60:.0f} min left)")  # fmt: skip
 
 
 def arguments(out: Path, epochs: int, batch_size: int, lr: float, seed: int) -> dict[str, Any]:

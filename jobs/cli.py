@@ -332,7 +332,8 @@ def score(
         typer.Option(
             "--method",
             help="llm: the history-only prompt; score: SCORE's prompt with `retrieve`'s evidence; coral: CoRAL's "
-            "prompt with a trained policy's evidence (coral-random: random retrieval; coral-none: no evidence).",
+            "prompt with a trained policy's evidence (coral-random: random retrieval; coral-none: no evidence); "
+            "hybrid: the LLM's and the CF models' scores stacked on the valid part (hybrid-no-llm: without the LLM).",
         ),
     ] = "llm",
     parts: Annotated[
@@ -346,7 +347,11 @@ def score(
         int | None, typer.Option(help="--method score: the evidence run (default: newest published on the split).")
     ] = None,
     adapter_run: Annotated[
-        int | None, typer.Option(help="Serve the LoRA adapter of this finetune run (method stored as METHOD-lora).")
+        int | None,
+        typer.Option(help="Serve what this finetune run made (method stored as METHOD-lora or METHOD-full)."),
+    ] = None,
+    llm_method: Annotated[
+        str | None, typer.Option(help="--method hybrid: the LLM scores to stack (default: newest tuned, then untuned).")
     ] = None,
     policy_run: Annotated[
         int | None, typer.Option(help="--method coral: the policy run (default: newest published on the split).")
@@ -363,7 +368,7 @@ def score(
     ctx = job_context(typer_ctx, executor, allow_untitled)
     result = job.run(ctx, dataset, split, method=method, parts=tuple(parts.split(",")), model=model, limit=limit,
                      as_of=as_date(as_of), seed=seed, evidence_run=evidence_run, adapter_run=adapter_run,
-                     policy_run=policy_run)  # fmt: skip
+                     policy_run=policy_run, llm_method=llm_method)  # fmt: skip
     show(result, as_json, f"{dataset}: {method} scores on {split}")
 
 
@@ -388,7 +393,13 @@ def finetune(
     epochs: Annotated[int, typer.Option(help="Passes over the training pairs.")] = 1,
     max_steps: Annotated[int, typer.Option(help="Stop after this many steps (-1: all epochs).")] = -1,
     batch_size: Annotated[int, typer.Option(help="Pairs per step (packed: about that many, in whole rows).")] = 8,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-4,
+    lr: Annotated[float | None, typer.Option(help="Learning rate (default: 1e-4 for LoRA, 3e-5 full).")] = None,
+    tuning: Annotated[
+        str, typer.Option(help="yesno: lora, full (every weight), or auto (full below 1B parameters).")
+    ] = "auto",
+    bf16: Annotated[
+        bool | None, typer.Option(help="yesno: bf16 autocast (default: where the CPU or GPU computes bf16).")
+    ] = None,
     grpo_steps: Annotated[int, typer.Option(help="twice, reclm: GRPO steps after the SFT.")] = 50,
     packed: Annotated[
         bool, typer.Option(help="yesno: compute shared prompt prefixes once (--no-packed: trl, a sequence per pair).")
@@ -405,11 +416,11 @@ def finetune(
     from colrec.finetune.yesno import YesNoConfig
     from jobs import finetune as job
 
-    schedule = {"epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "lr": lr, "seed": seed}
-    sft = SftSettings(**schedule)
+    schedule = {"epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "seed": seed}
+    sft = SftSettings(**schedule, lr=lr or 1e-4)
     grpo = GrpoSettings(max_steps=grpo_steps, seed=seed)
     configs = {"twice": lambda: TwiceConfig(sft=sft, grpo=grpo), "reclm": lambda: ReclmConfig(sft=sft, grpo=grpo)}
-    config = configs.get(recipe, lambda: YesNoConfig(**schedule, packed=packed))()
+    config = configs.get(recipe, lambda: YesNoConfig(**schedule, lr=lr, packed=packed, tuning=tuning, bf16=bf16))()
     result = job.run(job_context(typer_ctx), dataset, split, recipe=recipe, base_model=base_model, prompt=prompt,
                      limit=limit, as_of=as_date(as_of), seed=seed, config=config)  # fmt: skip
     show(result, as_json, f"{dataset}: {recipe} adapter on {split}")

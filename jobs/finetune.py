@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from colrec.cf.base import Recommender
 from colrec.errors import ColrecError
 from colrec.finetune import grpo, reclm, twice
 from colrec.finetune.sft import SftSettings, train_sft
-from colrec.finetune.yesno import YesNoConfig, train_yesno
+from colrec.finetune.yesno import YesNoConfig, resolved, train_yesno
 from colrec.llm.catalog import resolve
 from colrec.llm.engine import sha256
 from colrec_store.repositories.models import latest_model, record_model
@@ -37,6 +38,7 @@ from jobs.recipe_data import reclm_data, twice_data, yesno_prompts
 from jobs.windows import Window, load_window, split_params
 
 RECIPES = ("yesno", "twice", "reclm")
+ADAPTER, FULL = "lora-adapter", "finetuned-llm"  # model kinds: a LoRA adapter, a whole tuned model folder
 PROMPTS = ("llm", "score")
 
 
@@ -51,6 +53,11 @@ def run(ctx: JobContext, dataset: str, split: str, *, recipe: str = "yesno", bas
     config = config or {"yesno": YesNoConfig, "twice": twice.TwiceConfig, "reclm": reclm.ReclmConfig}[recipe]()
     base_name = base_model or ctx.settings.llm_model
     base = resolve(ctx.settings.models_path, base_name)
+    if isinstance(config, YesNoConfig):
+        try:
+            config = resolved(config, base)
+        except ValueError as error:
+            raise ColrecError(f"finetune: {error}") from None
     window = load_window(ctx, dataset, split, as_of, seed)
     params: dict[str, Any] = {"recipe": recipe, "base_model": base_name, **split_params(split, as_of, seed),
                               "limit": limit, "history_len": history_len, "config": config.as_dict()}  # fmt: skip
@@ -62,11 +69,12 @@ def run(ctx: JobContext, dataset: str, split: str, *, recipe: str = "yesno", bas
     else:
         train = _reclm(ctx, window, base, split, limit, seed, history_len, params, config)
     checkpoints = ctx.settings.models_path / "finetune" / _key(window.dataset_id, params)
+    full = isinstance(config, YesNoConfig) and config.tuning == "full"
     with ctx.run("finetune", dataset_id=window.dataset_id, params=params, as_of=as_of) as record:
-        adapter = ctx.settings.models_path / "runs" / str(record.id) / "adapter"
+        adapter = ctx.settings.models_path / "runs" / str(record.id) / ("model" if full else "adapter")
         train(record, adapter, checkpoints)
         with ctx.transaction() as session:
-            record_model(session, run_id=record.id, dataset_id=window.dataset_id, kind="lora-adapter",
+            record_model(session, run_id=record.id, dataset_id=window.dataset_id, kind=FULL if full else ADAPTER,
                          name=f"{recipe}-{dataset}", path=str(adapter), config=params,
                          metrics=dict(record.metrics))  # fmt: skip
             record.finish(session, "published")
@@ -167,11 +175,28 @@ def _key(dataset_id: int, params: dict[str, Any]) -> str:
     return f"d{dataset_id}-{params['recipe']}-" + sha256(json.dumps(params, sort_keys=True, default=str))[:12]
 
 
-def adapter_for(ctx: JobContext, dataset_id: int, run_id: int, model_name: str) -> Path:
-    """The adapter a finetune run made, checked against the model it will be served on."""
+@dataclass(frozen=True)
+class Tuned:
+    """What a finetune run made: a LoRA adapter served on its base, or a whole model folder."""
+
+    run_id: int
+    path: Path
+    full: bool
+
+    @property
+    def suffix(self) -> str:
+        """The method's suffix in predictions: tuned and untuned scores sit side by side."""
+        return "full" if self.full else "lora"
+
+
+def tuned_for(ctx: JobContext, dataset_id: int, run_id: int, model_name: str) -> Tuned:
+    """The adapter or model a finetune run made, checked against the model it will be served on."""
     with ctx.transaction() as session:
-        artifact, _ = latest_model(session, dataset_id, "lora-adapter", run_id=run_id)
+        try:
+            artifact, _ = latest_model(session, dataset_id, ADAPTER, run_id=run_id)
+        except ColrecError:
+            artifact, _ = latest_model(session, dataset_id, FULL, run_id=run_id)
     trained_on = artifact.config.get("base_model")
     if trained_on != model_name:
-        raise ColrecError(f"adapter of run {run_id} was trained on {trained_on!r}, not {model_name!r}: pass --model")
-    return Path(artifact.path or "")
+        raise ColrecError(f"finetune run {run_id} trained {trained_on!r}, not {model_name!r}: pass --model")
+    return Tuned(run_id, Path(artifact.path or ""), artifact.kind == FULL)

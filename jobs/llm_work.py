@@ -122,6 +122,16 @@ class CachedLLM:
         self.adapter = adapter
         self._engines: dict[str, Engine] = {}  # back end -> its engine, opened on first need
 
+    def serve(self, tuned: Any) -> None:
+        """Serve what a finetune run made (jobs.finetune.Tuned): its adapter on this base, or its
+        whole model folder, under a name of its own so the cache never mixes it with the base's."""
+        if self._engines:
+            raise RuntimeError("serve() before the first prompt: an engine is already open")
+        if tuned.full:
+            self.path, self.model_name = tuned.path, f"{self.model_name}+finetune{tuned.run_id}"
+        else:
+            self.adapter = tuned.path
+
     def engine(self, backend: str) -> tuple[Engine, float | None]:
         """The back end's engine, and its start-up seconds if this call started it."""
         if backend in self._engines:

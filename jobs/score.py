@@ -3,6 +3,8 @@
 - `llm`: the history-only prompt (TALLRec style: the user's liked and disliked titles before the event).
 - `score`: SCORE's prompt P^s with the collaborators that `retrieve --method score` selected for
   the pair (P^b, the user's own likes only, where none were selected).
+- `hybrid`, `hybrid-no-llm`: a stack of the LLM's and the CF models' scores fit on the valid part
+  (jobs.hybrid).
 - `coral`, `coral-random`, `coral-none`: CoRAL's prompt with the users and items that a trained
   retrieval policy, random queries, or nothing retrieved (jobs.coral); the retrieved entities are
   stored as `evidence` rows of the score run, with its predictions.
@@ -25,7 +27,7 @@ from colrec.llm.engine import Messages
 from colrec.llm.prompts import score_basic, score_collaborative, tallrec_yes_no
 from colrec_store.repositories.evidence import latest_evidence_run, selected_evidence, write_evidence
 from colrec_store.repositories.outputs import write_predictions
-from jobs import coral
+from jobs import coral, hybrid
 from jobs.context import JobContext
 from jobs.llm_work import CachedLLM, require_item_text
 from jobs.pairs import histories_before, pair_targets
@@ -33,17 +35,21 @@ from jobs.windows import Window, load_window, split_params
 
 log = logging.getLogger(__name__)
 METHODS = ("llm", "score", *coral.METHODS)
-SCORED = (*METHODS, *(f"{m}-lora" for m in METHODS))  # what predictions hold
+TUNED = tuple(f"{m}-{t}" for t in ("lora", "full") for m in METHODS)
+SCORED = (*METHODS, *TUNED, *hybrid.METHODS)  # what predictions hold
 
 
 def run(ctx: JobContext, dataset: str, split: str, *, method: str = "llm", parts: tuple[str, ...] = ("test",),
         model: str | None = None, limit: int | None = None, as_of: dt.date | None = None, seed: int = 0,
         history_len: int = 10, evidence_run: int | None = None,
-        adapter_run: int | None = None, policy_run: int | None = None) -> dict[str, Any]:  # fmt: skip
-    """With `adapter_run` (a finetune run) the LoRA adapter is served and the method is stored as
-    `<method>-lora`, so tuned and untuned scores sit side by side."""
+        adapter_run: int | None = None, policy_run: int | None = None,
+        llm_method: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """With `adapter_run` (a finetune run) its LoRA adapter or tuned model is served and the method is
+    stored as `<method>-lora` or `<method>-full`, so tuned and untuned scores sit side by side."""
+    if method in hybrid.METHODS:  # a stack over runs already made: no prompt of its own
+        return hybrid.run(ctx, dataset, split, method=method, llm_method=llm_method, as_of=as_of, seed=seed)
     if method not in METHODS:
-        raise ColrecError(f"unknown scoring method {method!r}; known: {', '.join(METHODS)}")
+        raise ColrecError(f"unknown scoring method {method!r}; known: {', '.join((*METHODS, *hybrid.METHODS))}")
     window = load_window(ctx, dataset, split, as_of, seed)
     targets = pair_targets(window, parts, limit, seed)
     params = {"method": method, **split_params(split, as_of, seed), "parts": list(parts), "limit": limit,
@@ -62,10 +68,11 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "llm", parts
     llm = CachedLLM(ctx, model)
     params["model"] = llm.model_name
     if adapter_run is not None:
-        from jobs.finetune import adapter_for
+        from jobs.finetune import tuned_for
 
-        llm.adapter = adapter_for(ctx, window.dataset_id, adapter_run, llm.model_name)
-        method = params["method"] = f"{method}-lora"
+        tuned = tuned_for(ctx, window.dataset_id, adapter_run, llm.model_name)
+        llm.serve(tuned)
+        method = params["method"] = f"{method}-{tuned.suffix}"
         params["adapter_run"] = adapter_run
     try:
         prompts = [llm.render(m) for m in messages]

@@ -134,3 +134,26 @@ def test_reclm_sft_reward_model_then_rl(tune_ctx: JobContext, tmp_path: Path) ->
 def test_unknown_recipe(tune_ctx: JobContext) -> None:
     with pytest.raises(ColrecError, match="unknown recipe"):
         finetune.run(tune_ctx, "d", "temporal", recipe="nope")
+
+
+def test_full_finetune_is_recorded_and_served_as_a_model(tune_ctx: JobContext, tmp_path: Path) -> None:
+    ingest.run(tune_ctx, [_events(tmp_path / "e.csv")], dataset="d", fmt="csv", mapping=CSV_MAPPING)
+    config = YesNoConfig(max_steps=2, batch_size=4, save_steps=1, lr=1e-3, max_length=256, tuning="full", bf16=None)
+    tuned_run = finetune.run(tune_ctx, "d", "temporal", config=config)
+    model = rows(tune_ctx, "select kind, path, config from models where run_id = :r", r=tuned_run["run_id"])[0]
+    assert model["kind"] == "finetuned-llm" and model["config"]["config"]["tuning"] == "full"
+    assert isinstance(model["config"]["config"]["bf16"], bool)  # "where the hardware has it", made concrete
+    assert (Path(model["path"]) / "config.json").exists() and (Path(model["path"]) / "tokenizer_config.json").exists()
+    base = score.run(tune_ctx, "d", "temporal", limit=20)
+    tuned = score.run(tune_ctx, "d", "temporal", limit=20, adapter_run=tuned_run["run_id"])
+    assert tuned["llm_calls"] == 20  # its own name in the cache
+    differ = rows(
+        tune_ctx,
+        "select count(*) as n from predictions a join predictions b using (user_id, item_id) "
+        "where a.run_id = :a and b.run_id = :b and abs(a.score - b.score) > 1e-6",
+        a=base["run_id"], b=tuned["run_id"],
+    )[0]["n"]  # fmt: skip
+    assert differ > 0
+    assert evaluate.run(tune_ctx, "d", "llm-full", "temporal")["score_run"] == tuned["run_id"]
+    with pytest.raises(ColrecError, match="full fine-tuning runs packed only"):
+        finetune.run(tune_ctx, "d", "temporal", config=YesNoConfig(tuning="full", packed=False))

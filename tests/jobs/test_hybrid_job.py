@@ -1,0 +1,37 @@
+"""`score --method hybrid|hybrid-no-llm` on a real store: the stack over a CF model and the LLM's
+scores, fit on the valid part, stored for valid and test pairs and evaluated like any method."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from colrec.errors import ColrecError
+from jobs import evaluate, ingest, score, train
+from jobs.context import JobContext
+from tests.helpers import CSV_MAPPING, rows
+from tests.jobs.test_finetune_job import _events
+
+
+def test_hybrid_stacks_cf_and_llm_on_the_valid_part(llm_ctx: JobContext, tmp_path: Path) -> None:
+    ingest.run(llm_ctx, [_events(tmp_path / "e.csv")], dataset="d", fmt="csv", mapping=CSV_MAPPING)
+    train.run(llm_ctx, "d", "mf", "temporal", epochs=2)
+    without = score.run(llm_ctx, "d", "temporal", method="hybrid-no-llm")
+    assert without["features"] == ["user_rate", "user_events", "item_rate", "item_events", "mf"]
+    with pytest.raises(ColrecError, match="no LLM scores"):
+        score.run(llm_ctx, "d", "temporal", method="hybrid")
+    score.run(llm_ctx, "d", "temporal", parts=("test",))
+    with pytest.raises(ColrecError, match="has no P\\(Yes\\) for"):  # the valid pairs are missing
+        score.run(llm_ctx, "d", "temporal", method="hybrid")
+    llm = score.run(llm_ctx, "d", "temporal", parts=("valid", "test"))
+    both = score.run(llm_ctx, "d", "temporal", method="hybrid")
+    assert both["features"][-1] == "llm" and both["pairs"] == llm["pairs"] == without["pairs"]
+    params = rows(llm_ctx, "select params from runs where id = :r", r=both["run_id"])[0]["params"]
+    assert params["llm_method"] == "llm" and params["llm_run"] == llm["run_id"] and "mf" in params["cf_runs"]
+    stored = rows(llm_ctx, "select count(*) as n, min(score) as lo, max(score) as hi from predictions "
+                  "where run_id = :r and method = 'hybrid'", r=both["run_id"])[0]  # fmt: skip
+    assert stored["n"] == both["pairs"] and 0 <= stored["lo"] < stored["hi"] <= 1
+    result = evaluate.run(llm_ctx, "d", "hybrid", "temporal")
+    assert result["score_run"] == both["run_id"] and result["auc"] == pytest.approx(both["auc"], abs=1e-6)
+    assert "f1_threshold" in result  # out-of-fold valid scores choose the threshold
