@@ -45,6 +45,16 @@ def _events(path: Path) -> Path:
     return path
 
 
+def _scores_differing(ctx: JobContext, a: int, b: int) -> int:
+    """How many pairs two score runs scored differently."""
+    return rows(
+        ctx,
+        "select count(*) as n from predictions a join predictions b using (user_id, item_id) "
+        "where a.run_id = :a and b.run_id = :b and abs(a.score - b.score) > 1e-6",
+        a=a, b=b,
+    )[0]["n"]  # fmt: skip
+
+
 def test_yesno_adapter_trains_resumes_and_serves(tune_ctx: JobContext, tmp_path: Path) -> None:
     ingest.run(tune_ctx, [_events(tmp_path / "e.csv")], dataset="d", fmt="csv", mapping=CSV_MAPPING)
     window = load_window(tune_ctx, "d", "temporal")
@@ -69,13 +79,7 @@ def test_yesno_adapter_trains_resumes_and_serves(tune_ctx: JobContext, tmp_path:
     base = score.run(tune_ctx, "d", "temporal", limit=20)
     tuned = score.run(tune_ctx, "d", "temporal", limit=20, adapter_run=first["run_id"])
     assert tuned["llm_calls"] == 20  # another cache key: the adapter is part of it
-    differ = rows(
-        tune_ctx,
-        "select count(*) as n from predictions a join predictions b using (user_id, item_id) "
-        "where a.run_id = :a and b.run_id = :b and abs(a.score - b.score) > 1e-6",
-        a=base["run_id"], b=tuned["run_id"],
-    )[0]["n"]  # fmt: skip
-    assert differ > 0
+    assert _scores_differing(tune_ctx, base["run_id"], tuned["run_id"]) > 0
     assert evaluate.run(tune_ctx, "d", "llm-lora", "temporal")["score_run"] == tuned["run_id"]
 
 
@@ -147,13 +151,7 @@ def test_full_finetune_is_recorded_and_served_as_a_model(tune_ctx: JobContext, t
     base = score.run(tune_ctx, "d", "temporal", limit=20)
     tuned = score.run(tune_ctx, "d", "temporal", limit=20, adapter_run=tuned_run["run_id"])
     assert tuned["llm_calls"] == 20  # its own name in the cache
-    differ = rows(
-        tune_ctx,
-        "select count(*) as n from predictions a join predictions b using (user_id, item_id) "
-        "where a.run_id = :a and b.run_id = :b and abs(a.score - b.score) > 1e-6",
-        a=base["run_id"], b=tuned["run_id"],
-    )[0]["n"]  # fmt: skip
-    assert differ > 0
+    assert _scores_differing(tune_ctx, base["run_id"], tuned["run_id"]) > 0
     assert evaluate.run(tune_ctx, "d", "llm-full", "temporal")["score_run"] == tuned["run_id"]
     with pytest.raises(ColrecError, match="full fine-tuning runs packed only"):
         finetune.run(tune_ctx, "d", "temporal", config=YesNoConfig(tuning="full", packed=False))
