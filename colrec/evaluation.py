@@ -3,6 +3,8 @@ over all items, HR/NDCG@K over sampled candidates) metrics, as the papers report
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -18,11 +20,19 @@ from colrec.splits import Split
 def evaluate(model: Recommender, split: Split, index: IdIndex, k: int = 20) -> dict[str, Any]:
     """The model is left as it came: a sequential model's history is extended while scoring the
     later parts and restored afterwards, so a model saved after evaluation holds training events only."""
-    if not isinstance(model, SASRec):
+    with _history_kept(model):
         return _evaluate(model, split, index, k)
+
+
+@contextmanager
+def _history_kept(model: Recommender) -> Iterator[None]:
+    """A sequential model's history as it was before the block, whatever the block extended."""
+    if not isinstance(model, SASRec):
+        yield
+        return
     trained_on = model.history()
     try:
-        return _evaluate(model, split, index, k)
+        yield
     finally:
         model.set_history(trained_on)
 
@@ -33,12 +43,9 @@ def pair_scores(model: Recommender, split: Split, index: IdIndex, pairs: pl.Data
     asked = index.interactions(pairs.with_columns(pl.lit(0.0).alias("label")))
     if not isinstance(model, SASRec):
         return model.score(asked.users, asked.items)
-    trained_on = model.history()
-    try:
+    with _history_kept(model):
         model.extend_history(index.interactions(split.rows.filter(pl.col("part") != "train")))
         return model.score(asked.users, asked.items, asked.ts)
-    finally:
-        model.set_history(trained_on)
 
 
 def _evaluate(model: Recommender, split: Split, index: IdIndex, k: int) -> dict[str, Any]:
@@ -121,6 +128,4 @@ def _sampled(model: Recommender, index: IdIndex, split: Split, positives: pl.Dat
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, float | np.floating):
-        return None if np.isnan(value) else round(float(value), 6)
-    return value
+    return metrics.rounded(value) if isinstance(value, float | np.floating) else value

@@ -14,6 +14,11 @@ import numpy as np
 from scipy.stats import rankdata
 
 
+def rounded(value: float) -> float | None:
+    """A metric as runs store it: 6 decimals, and None where it is undefined (NaN)."""
+    return None if np.isnan(value) else round(float(value), 6)
+
+
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     labels = np.asarray(labels) > 0.5
     n_pos, n_neg = int(labels.sum()), int((~labels).sum())

@@ -59,9 +59,10 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "hybrid", ll
         scores = np.empty(pairs.height)
         scores[is_valid] = stack.valid_scores
         scores[~is_valid] = stack.predict(features.filter(pl.Series(~is_valid)))
-        record.metrics.update(pairs=pairs.height, valid_pairs=int(is_valid.sum()), **stack.summary(),
-                              auc=_round(metrics.auc(labels[~is_valid], scores[~is_valid])))  # fmt: skip
-        log.info("%s: %s stack (cv AUC %s) over %s", method, stack.name, stack.summary()["cv_auc"],
+        summary = stack.summary()
+        record.metrics.update(pairs=pairs.height, valid_pairs=int(is_valid.sum()), **summary,
+                              auc=metrics.rounded(metrics.auc(labels[~is_valid], scores[~is_valid])))  # fmt: skip
+        log.info("%s: %s stack (cv AUC %s) over %s", method, stack.name, summary["cv_auc"],
                  ", ".join(stack.features))  # fmt: skip
         with ctx.transaction() as session:
             write_predictions(session, run_id=record.id, dataset_id=window.dataset_id, method=method,
@@ -109,7 +110,3 @@ def _llm_feature(ctx: JobContext, window: Window, split: str, pairs: pl.DataFram
         raise ColrecError(f"score run {scored[1]} ({scored[0]}) has no P(Yes) for {missing:,} of the {pairs.height:,} "
                           f"valid and test pairs: score them with `--parts valid,test` and no --limit")  # fmt: skip
     return scored[0], scored[1], joined["score"].to_numpy()
-
-
-def _round(value: float) -> float | None:
-    return None if np.isnan(value) else round(float(value), 6)

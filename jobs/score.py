@@ -18,7 +18,6 @@ import datetime as dt
 import logging
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from colrec import metrics
@@ -81,7 +80,7 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "llm", parts
             with record.timed("llm"):
                 scores = llm.score_yes_no(prompts, record)
             labels = targets["label"].to_numpy()
-            record.metrics.update(pairs=len(prompts), auc=_round(metrics.auc(labels, scores)))
+            record.metrics.update(pairs=len(prompts), auc=metrics.rounded(metrics.auc(labels, scores)))
             with ctx.transaction() as session:
                 write_predictions(session, run_id=record.id, dataset_id=window.dataset_id, method=method,
                                   user_ids=targets["user_id"].to_numpy(), item_ids=targets["item_id"].to_numpy(),
@@ -119,7 +118,3 @@ def score_prompts(ctx: JobContext, window: Window, targets: pl.DataFrame, split:
         else:
             out.append(score_basic(history.liked, target))
     return out, found.id, with_evidence
-
-
-def _round(value: float) -> float | None:
-    return None if np.isnan(value) else round(float(value), 6)

@@ -65,6 +65,7 @@ def resolved(config: YesNoConfig, base: Path) -> YesNoConfig:
 def parameter_count(base: Path) -> int:
     """From the weights' header (safetensors) without loading them: what the model folder holds."""
     import json
+    import math
     import struct
 
     total = 0
@@ -72,12 +73,7 @@ def parameter_count(base: Path) -> int:
         with file.open("rb") as handle:
             (size,) = struct.unpack("<Q", handle.read(8))
             header = json.loads(handle.read(size))
-        for name, entry in header.items():
-            if name != "__metadata__":
-                count = 1
-                for dim in entry["shape"]:
-                    count *= dim
-                total += count
+        total += sum(math.prod(entry["shape"]) for name, entry in header.items() if name != "__metadata__")
     if not total:
         raise ValueError(f"{base}: no *.safetensors weights to count the parameters of")
     return total
