@@ -61,6 +61,14 @@ PlanSparseOpt = Annotated[bool, typer.Option("--sparse", help="train step (mf): 
 EvaluateEveryOpt = Annotated[
     int, typer.Option("--evaluate-every", help="The split's own fit and metrics every N-th night (serving: nightly).")
 ]
+AdapterRunOpt = Annotated[
+    int | None, typer.Option("--adapter-run", help="rerank, score: serve this finetune run's tuned LLM.")
+]
+TunedOpt = Annotated[
+    bool,
+    typer.Option("--tuned/--no-tuned", help="rerank, score: serve the newest published yesno finetune run of the "
+                 "model, split and prompt that trained on nothing held out (--no-tuned: the base model)."),
+]  # fmt: skip
 AllowFutureOpt = Annotated[
     bool, typer.Option("--allow-future", help="Accept an as-of date after today (UTC); refused otherwise.")
 ]
@@ -93,6 +101,8 @@ def _plan(options: dict[str, Any]) -> object:
         side=options["side"],
         sparse=options["sparse"],
         evaluate_every=options["evaluate_every"],
+        adapter_run=options["adapter_run"],
+        tuned=options["tuned"],
     )
 
 
@@ -114,6 +124,8 @@ def refresh(
     sparse: PlanSparseOpt = False,
     evaluate_every: EvaluateEveryOpt = 1,
     model: Annotated[str | None, typer.Option(help="LLM of the LLM steps (default: COLREC_LLM_MODEL).")] = None,
+    adapter_run: AdapterRunOpt = None,
+    tuned: TunedOpt = True,
     source: SourceOpt = None,
     source_format: SourceFormatOpt = None,
     sql: SourceSqlOpt = None,
@@ -157,6 +169,8 @@ def backfill(
     sparse: PlanSparseOpt = False,
     evaluate_every: EvaluateEveryOpt = 1,
     model: Annotated[str | None, typer.Option(help="LLM of the LLM steps.")] = None,
+    adapter_run: AdapterRunOpt = None,
+    tuned: TunedOpt = True,
     executor: ExecutorOpt = None,
     allow_untitled: AllowUntitledOpt = False,
     allow_future: AllowFutureOpt = False,
@@ -202,6 +216,8 @@ def schedule(
     sparse: PlanSparseOpt = False,
     evaluate_every: EvaluateEveryOpt = 1,
     model: Annotated[str | None, typer.Option(help="LLM of the LLM steps.")] = None,
+    adapter_run: AdapterRunOpt = None,
+    tuned: TunedOpt = True,
     sql: SourceSqlOpt = None,
     source_map: SourceMapOpt = None,
     items_sql: ItemsSqlOpt = None,

@@ -120,6 +120,7 @@ class CachedLLM:
         self.model_name = model or ctx.settings.llm_model
         self.path = resolve(ctx.settings.models_path, self.model_name)
         self.adapter = adapter
+        self.tuned_run: int | None = None  # the finetune run served, once serve() was called
         self._engines: dict[str, Engine] = {}  # back end -> its engine, opened on first need
 
     def serve(self, tuned: Any) -> None:
@@ -127,6 +128,7 @@ class CachedLLM:
         whole model folder, under a name of its own so the cache never mixes it with the base's."""
         if self._engines:
             raise RuntimeError("serve() before the first prompt: an engine is already open")
+        self.tuned_run = tuned.run_id
         if tuned.full:
             self.path, self.model_name = tuned.path, f"{self.model_name}+finetune{tuned.run_id}"
         else:

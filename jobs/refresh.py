@@ -35,6 +35,7 @@ from colrec_store.repositories.datasets import dataset_id as find_dataset
 from jobs.context import JobContext, one_line
 
 if TYPE_CHECKING:
+    from jobs.finetune import Tuned
     from jobs.llm_work import CachedLLM
     from jobs.train import WarmStart
 
@@ -89,6 +90,11 @@ class RefreshPlan:
     # The split's own fit and its metrics (and the rerank's held-out check) run every N-th night;
     # the serving fit and the prospective check run every night.
     evaluate_every: int = 1
+    # The LLM steps (rerank, score) serve a tuned model where one fits: the pinned finetune run, or
+    # the newest published `yesno` run of the same base model, split and prompt that trained on
+    # nothing of the night's held-out part (jobs.finetune.newest_tuned); tuned=False: the base model.
+    adapter_run: int | None = None
+    tuned: bool = True
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.steps if s not in STEPS]
@@ -134,6 +140,8 @@ LATER_FIELDS = (
     "items_sql",
     "item_map",
     "since_last",
+    "adapter_run",
+    "tuned",
 )
 
 
@@ -164,12 +172,16 @@ class _State:
     evidence_run: int | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
     llm: CachedLLM | None = None  # one engine for the rerank and its evaluation, opened on first need
+    tuned: dict[str, Tuned | None] = field(default_factory=dict)  # prompt -> the tuned LLM served for it
 
     def shared_llm(self, ctx: JobContext) -> CachedLLM:
         from jobs.llm_work import CachedLLM
 
         if self.llm is None:
             self.llm = CachedLLM(ctx, self.plan.llm_model)
+            tuned = _tuned(ctx, self, "llm")
+            if tuned is not None:
+                self.llm.serve(tuned)
         return self.llm
 
 
@@ -376,10 +388,16 @@ def _rerank(ctx: JobContext, state: _State) -> None:
     p, first = state.plan, state.plan.methods[0]
     if first not in state.recommended:
         raise ColrecError("the rerank step needs the recommend step")
-    carry_from, changed = _carry_source(ctx, state, "recommend", rerank.METHOD) or (None, None)
+    llm = state.shared_llm(ctx)
+    source = _carry_source(ctx, state, "recommend", rerank.METHOD)
+    if source is not None:
+        with ctx.transaction() as session:
+            if store.run_param(session, source[0], "adapter_run") != llm.tuned_run:
+                source = None  # last night's lists came from another LLM: nobody's list carries over
+    carry_from, changed = source or (None, None)
     result = rerank.run(ctx, _id(state), state.recommended[first], first, as_of=state.as_of,
                         candidates=p.rerank_candidates, users=p.rerank_users, model=p.llm_model,
-                        changed=changed, carry_from=carry_from, llm=state.shared_llm(ctx))  # fmt: skip
+                        changed=changed, carry_from=carry_from, llm=llm)  # fmt: skip
     state.recommended[rerank.METHOD] = result["run_id"]
     state.outputs["rerank"] = {k: result.get(k) for k in ("reranked_users", "users", "llm_calls", "cache_hits")}
 
@@ -413,16 +431,52 @@ def _carry_source(
 def _score(ctx: JobContext, state: _State) -> None:
     from jobs import score
 
-    p, method = state.plan, _score_method(state)
-    result = score.run(ctx, state.dataset, p.split, method=method, parts=("test",), model=p.llm_model,
-                       limit=p.score_limit, as_of=state.as_of, seed=p.seed,
-                       evidence_run=state.evidence_run)  # fmt: skip
+    p, prompt = state.plan, _score_prompt(state)
+    tuned = _tuned(ctx, state, prompt)
+    result = score.run(ctx, state.dataset, p.split, method=prompt, parts=("test",), model=p.llm_model,
+                       limit=p.score_limit, as_of=state.as_of, seed=p.seed, evidence_run=state.evidence_run,
+                       adapter_run=tuned.run_id if tuned else None)  # fmt: skip
     counts = {k: result.get(k) for k in ("pairs", "auc", "llm_calls", "cache_hits")}
-    state.outputs["score"] = {"method": method, **counts}
+    state.outputs["score"] = {"method": _score_method(state), "adapter_run": tuned.run_id if tuned else None, **counts}
+
+
+def _score_prompt(state: _State) -> str:
+    return "score" if state.evidence_run is not None else "llm"
 
 
 def _score_method(state: _State) -> str:
-    return "score" if state.evidence_run is not None else "llm"
+    """The score step's method in predictions: its prompt, `-lora`/`-full` when a tuned LLM scored."""
+    tuned = state.tuned.get(_score_prompt(state))
+    return _score_prompt(state) + (f"-{tuned.suffix}" if tuned else "")
+
+
+def _tuned(ctx: JobContext, state: _State, prompt: str) -> Tuned | None:
+    """The tuned LLM the night's steps with this prompt serve (looked up once a night), or None."""
+    if prompt not in state.tuned:
+        state.tuned[prompt] = _find_tuned(ctx, state, prompt)
+        found = state.tuned[prompt]
+        state.outputs.setdefault("tuned", {})[prompt] = found.run_id if found else None
+    return state.tuned[prompt]
+
+
+def _find_tuned(ctx: JobContext, state: _State, prompt: str) -> Tuned | None:
+    import polars as pl
+
+    from jobs.finetune import HeldOut, newest_tuned, tuned_for
+    from jobs.windows import load_window, split_params
+
+    p = state.plan
+    if not p.tuned and p.adapter_run is None:
+        return None
+    rows = load_window(ctx, state.dataset, p.split, state.as_of, p.seed).split.rows
+    held_out = rows.filter(pl.col("part") != "train")
+    guard = HeldOut(split_params(p.split, state.as_of, p.seed), held_out["ts"].min() if held_out.height else None)
+    model = p.llm_model or ctx.settings.llm_model
+    if p.adapter_run is not None:
+        return tuned_for(ctx, _id(state), p.adapter_run, model, guard)
+    found = newest_tuned(ctx, _id(state), model, prompt=prompt, split=p.split, held_out=guard)
+    log.info("%s prompt: %s", prompt, f"finetune run {found.run_id}" if found else f"no tuned {model} fits")
+    return found
 
 
 def _evaluate(ctx: JobContext, state: _State) -> None:

@@ -66,8 +66,8 @@ def run(
     owned = llm is None
     llm = llm or CachedLLM(ctx, model)
     params = {"method": METHOD, "source_run": source_run, "source_method": source_method, "candidates": candidates,
-              "users": users, "model": llm.model_name, "history_len": history_len, "carry_from": carry_from,
-              "as_of": as_of.isoformat() if as_of else None}  # fmt: skip
+              "users": users, "model": llm.model_name, "adapter_run": llm.tuned_run, "history_len": history_len,
+              "carry_from": carry_from, "as_of": as_of.isoformat() if as_of else None}  # fmt: skip
     try:
         with ctx.run("recommend", dataset_id=dataset_id, params=params, as_of=as_of) as record:
             require_item_text(ctx, dataset_id, record)
@@ -138,7 +138,7 @@ def evaluate_held_out(
     llm = llm or CachedLLM(ctx, model)
     params = {"method": METHOD, "protocol": "rerank within the split's CF lists", "base_method": base_method,
               "model_run": model_run, "candidates": candidates, "users": users, "model": llm.model_name,
-              **split_params(split, as_of, seed)}  # fmt: skip
+              "adapter_run": llm.tuned_run, **split_params(split, as_of, seed)}  # fmt: skip
     try:
         with ctx.run("evaluate", dataset_id=window.dataset_id, params=params, as_of=as_of) as record:
             require_item_text(ctx, window.dataset_id, record)

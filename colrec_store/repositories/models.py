@@ -78,3 +78,20 @@ def latest_score_run(session: Session, dataset_id: int, method: str, split: str)
     if found is None:
         raise ColrecError(f"no {method!r} scores on split {split!r}: run `colrec-jobs score --method {method}` first")
     return found
+
+
+def tuned_models(
+    session: Session, dataset_id: int, kinds: tuple[str, ...], *, recipe: str, base_model: str, prompt: str, split: str
+) -> list[tuple[ModelArtifact, Run]]:
+    """The published tuned LLMs (adapters or whole models) of a recipe, base model, prompt and split,
+    newest first: what a nightly step may serve in place of the untuned base."""
+    rows = session.execute(
+        select(ModelArtifact, Run)
+        .join(Run, Run.id == ModelArtifact.run_id)
+        .where(ModelArtifact.dataset_id == dataset_id, ModelArtifact.kind.in_(kinds), Run.status == "published",
+               Run.job == "finetune", Run.params["recipe"].astext == recipe,
+               Run.params["base_model"].astext == base_model, Run.params["prompt"].astext == prompt,
+               Run.params["split"].astext == split)
+        .order_by(Run.id.desc())
+    ).all()  # fmt: skip
+    return [(artifact, run) for artifact, run in rows]

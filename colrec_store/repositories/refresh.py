@@ -160,3 +160,9 @@ def carry_profiles(session: Session, *, source_run: int, target_run: int, kind: 
 def carry_embeddings(session: Session, *, source_run: int, target_run: int, space: str, ids: list[int]) -> int:
     E = Embedding  # noqa: N806
     return _copy_rows(session, E, target_run, E.run_id == source_run, E.space == space, E.entity_id.in_(ids))
+
+
+def run_param(session: Session, run_id: int, key: str) -> Any:
+    """One parameter a run was started with (None where it has none)."""
+    run = session.get(Run, run_id)
+    return None if run is None else run.params.get(key)

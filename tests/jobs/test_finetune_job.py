@@ -3,6 +3,7 @@ served by `score --adapter-run`, training data stops at the split's cut, and a r
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from colrec.finetune.sft import SftSettings
 from colrec.finetune.twice import TwiceConfig
 from colrec.finetune.yesno import YesNoConfig
 from colrec_store.config import Settings
-from jobs import evaluate, finetune, ingest, profile, rationale, score, train
+from jobs import evaluate, finetune, ingest, profile, rationale, refresh, score, train
 from jobs.context import JobContext
 from jobs.pairs import pair_targets
 from jobs.recipe_data import twice_data, yesno_prompts
@@ -155,3 +156,35 @@ def test_full_finetune_is_recorded_and_served_as_a_model(tune_ctx: JobContext, t
     assert evaluate.run(tune_ctx, "d", "llm-full", "temporal")["score_run"] == tuned["run_id"]
     with pytest.raises(ColrecError, match="full fine-tuning runs packed only"):
         finetune.run(tune_ctx, "d", "temporal", config=YesNoConfig(tuning="full", packed=False))
+
+
+def test_the_nightly_llm_steps_serve_the_newest_tuned_model_that_saw_nothing_held_out(
+    tune_ctx: JobContext, tmp_path: Path
+) -> None:
+    ingest.run(tune_ctx, [_events(tmp_path / "e.csv")], dataset="d", fmt="csv", mapping=CSV_MAPPING)
+    tuned = finetune.run(tune_ctx, "d", "temporal", config=CONFIG)
+    # newer, but its train part spans every month (and its histories are longer)
+    leaky = finetune.run(tune_ctx, "d", "random", config=dataclasses.replace(CONFIG, max_length=1024))
+    plan = refresh.RefreshPlan(methods=("mf",), split="temporal", epochs=1, rerank_users=3, rerank_candidates=4,
+                               score_limit=10, steps=("split", "train", "recommend", "rerank", "score"))  # fmt: skip
+    night = refresh.run(tune_ctx, "d", plan, dt.date(2022, 1, 1))
+    assert night["tuned"] == {"llm": tuned["run_id"]}
+    assert night["score"]["method"] == "llm-lora" and night["score"]["adapter_run"] == tuned["run_id"]
+    reranked = rows(tune_ctx, "select params from runs where parent_run_id = :p and job = 'recommend' "
+                    "and params->>'method' = 'llm'", p=night["run_id"])  # fmt: skip
+    assert reranked[0]["params"]["adapter_run"] == tuned["run_id"]
+
+    base = refresh.run(tune_ctx, "d", dataclasses.replace(plan, tuned=False), dt.date(2022, 1, 1))
+    assert base["tuned"] == {"llm": None} and base["score"]["method"] == "llm"
+    with pytest.raises(ColrecError, match="held-out part of split 'temporal'"):
+        refresh.run(tune_ctx, "d", dataclasses.replace(plan, adapter_run=leaky["run_id"]), dt.date(2022, 1, 1))
+
+
+def test_a_tuned_model_fits_a_held_out_part_it_never_trained_on() -> None:
+    split = {"split": "temporal", "as_of": "2022-01-01", "seed": 0}
+    held_out = finetune.HeldOut(split, dt.datetime(2021, 6, 1, tzinfo=dt.UTC))
+    assert held_out.unseen_by({**split, "window": {"last_ts": "2099-01-01 00:00:00"}})  # the same split: its train part
+    other = {**split, "as_of": None}
+    assert held_out.unseen_by({**other, "window": {"last_ts": "2021-05-31 23:59:59"}})
+    assert not held_out.unseen_by({**other, "window": {"last_ts": "2021-06-01 00:00:00+00:00"}})
+    assert not held_out.unseen_by(other)  # no recorded window: not known to be unseen
