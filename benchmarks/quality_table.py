@@ -1,0 +1,166 @@
+"""One quality table: every method on the test pairs of one split, read from the store the jobs made.
+
+    COLREC_DATA_DIR=DIR python -m benchmarks.quality_table -d ml1m -s temporal [--name ml1m] [--readme]
+
+The jobs make the methods (the README's "Quality table" section lists the commands); this reads them
+back on the same pairs, so every row is measured the same way: CF models (`mf`, `lightgcn`,
+`sasrec`, `deepfm`) are scored again from their newest artifact trained on the split (`evaluate`),
+the LLM and stacked methods from their newest score run, `positive-rate` (the user's plus the item's
+smoothed positive rate in the train part) is computed here, and `hybrid-no-llm` is stacked here when
+the CF models exist (seconds). A method the store has nothing of is a row with "auc": null and why;
+a method scored on fewer of the test pairs (a sample; a CF model skips users and items it never
+saw) says how many. Beside each row: the paper's figure on the same split (SCORE's Table 2, ML-1M,
+the CoLLM split; 7B/8B LLMs) and the goal of issue #23 with the amount it is missed by. Writes
+benchmarks/results/quality_table-<name>.json; `--readme` rewrites the README's table between its
+markers from that file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import write_results
+from benchmarks.results_io import RESULTS
+from colrec import hybrid, metrics
+from colrec.errors import ColrecError
+from colrec_store.config import Settings
+from jobs import evaluate, score
+from jobs.context import JobContext
+from jobs.windows import load_window
+
+CF = ("mf", "lightgcn", "sasrec", "deepfm")
+LLM = ("llm", "llm-lora", "llm-full", "score", "score-lora", "score-full", "coral-none", "coral-random", "coral")
+METHODS = ("positive-rate", *CF, *LLM, "hybrid", "hybrid-no-llm")
+# SCORE's Table 2 (ML-1M on the CoLLM split, AUC): the tuned rows are 7B (TALLRec, CoLLM) and 8B (SCORE) LLMs.
+PAPER = {"mf": ("MF", 0.6063), "lightgcn": ("LightGCN", 0.6114), "sasrec": ("SASRec", 0.7000),
+         "coral": ("CoRAL", 0.5412), "llm-lora": ("TALLRec", 0.7242), "llm-full": ("TALLRec", 0.7242),
+         "score-lora": ("SCORE", 0.7367), "score-full": ("SCORE", 0.7367), "hybrid": ("CoLLM", 0.7333)}  # fmt: skip
+# How each method is made when the store has none of it (the error says only that it is missing).
+MAKE = {
+    "llm": "`score -d D -s S` (untuned history-only prompt)",
+    "llm-lora": "`finetune --recipe yesno --tuning lora`, then `score --adapter-run RUN`",
+    "llm-full": "`finetune --recipe yesno --tuning full`, then `score --adapter-run RUN`",
+    "score": "`retrieve --method score` (CAR, LLM self-assessment, SARE), then `score --method score`",
+    "score-lora": "`retrieve --parts train`, `finetune --prompt score --tuning lora`, then `score --method score "
+    "--adapter-run RUN`",
+    "score-full": "`retrieve --parts train`, `finetune --prompt score --tuning full`, then `score --method score "
+    "--adapter-run RUN`",
+    "coral-none": "`score --method coral-none`",
+    "coral-random": "`score --method coral-random`",
+    "coral": "`coral train-policy -s S`, then `score --method coral`",
+    "hybrid": "an LLM score run of the valid and test parts (`score --parts valid,test`), then `score --method hybrid`",
+}
+README = Path(__file__).parent.parent / "README.md"
+MARKERS = ("<!-- quality-table:start -->", "<!-- quality-table:end -->")
+
+
+def measure(ctx: JobContext, dataset: str, split: str) -> dict[str, Any]:
+    window = load_window(ctx, dataset, split)
+    test = window.split.part("test")
+    rows = [_positive_rate(window.split.part("train"), test)]
+    for method in METHODS[1:]:
+        rows.append(_row(ctx, dataset, split, method, test.height))
+    table = {"dataset": dataset, "split": split, "pairs": test.height, "rows": rows}
+    _goals(table)
+    return table
+
+
+def _positive_rate(train: Any, test: Any) -> dict[str, Any]:
+    scores = hybrid.positive_rate_score(hybrid.rate_features(train, test))
+    labels = test["label"].to_numpy()
+    return {"method": "positive-rate", "auc": metrics.rounded(metrics.auc(labels, scores)),
+            "uauc": metrics.rounded(metrics.uauc(test["user_id"].to_numpy(), labels, scores)),
+            "pairs": test.height}  # fmt: skip
+
+
+def _row(ctx: JobContext, dataset: str, split: str, method: str, pairs: int) -> dict[str, Any]:
+    try:
+        if method == "hybrid-no-llm":
+            score.run(ctx, dataset, split, method=method)  # a stack over the CF runs: cheap, always fresh
+        result = evaluate.run(ctx, dataset, method, split)
+    except ColrecError as error:
+        why = str(error) if method not in MAKE else f"no {method} scores on split {split!r}; made by {MAKE[method]}"
+        return {"method": method, "auc": None, "uauc": None, "why": why}
+    row = {"method": method, "auc": result.get("auc"), "uauc": result.get("uauc"), "pairs": result.get("test_pairs")}
+    if row["pairs"] != pairs:
+        row["note"] = f"on {row['pairs']} of the {pairs} test pairs"  # a sample, or pairs new to the model
+    return {**row, **{k: result[k] for k in ("score_run", "model_run") if k in result}}
+
+
+def _goals(table: dict[str, Any]) -> None:
+    """Issue #23's goals beside the rows they judge, with the paper's figure on the same split."""
+    auc = {r["method"]: r["auc"] for r in table["rows"]}
+    tuned_llm = max((auc[m] for m in ("llm-lora", "llm-full") if auc[m] is not None), default=None)
+    goals: dict[str, tuple[float | None, str]] = {
+        "llm-lora": (0.65, "tuned TALLRec prompt >= 0.65"),
+        "llm-full": (0.65, "tuned TALLRec prompt >= 0.65"),
+        "score-lora": (None if tuned_llm is None else tuned_llm + 0.02, "tuned SCORE prompt >= tuned TALLRec + 0.02"),
+        "score-full": (None if tuned_llm is None else tuned_llm + 0.02, "tuned SCORE prompt >= tuned TALLRec + 0.02"),
+    }
+    no_llm = auc.get("hybrid-no-llm")
+    goals["hybrid"] = (max(0.74, (no_llm or 0.0) + 0.005), ">= 0.74 and >= hybrid-no-llm + 0.005")
+    for row in table["rows"]:
+        if row["method"] in PAPER:
+            row["paper"], row["paper_auc"] = PAPER[row["method"]]
+        if row["method"] in goals:
+            target, text = goals[row["method"]]
+            row["goal"] = text
+            if target is not None and row["auc"] is not None:
+                row["missed_by"] = round(max(0.0, target - row["auc"]), 4)
+
+
+def markdown(table: dict[str, Any]) -> str:
+    lines = [f"{table['dataset']}, split {table['split']}, {table['pairs']:,} test pairs "
+             "(`benchmarks/results/quality_table-*.json`; paper: SCORE's Table 2, ML-1M, 7B/8B LLMs):", "",
+             "| method | AUC | UAUC | paper (AUC) | goal (missed by) |", "|---|---|---|---|---|"]  # fmt: skip
+    for row in table["rows"]:
+        auc = "–" if row["auc"] is None else f"{row['auc']:.4f}"
+        uauc = "–" if row.get("uauc") is None else f"{row['uauc']:.4f}"
+        paper = f"{row['paper']} {row['paper_auc']:.4f}" if "paper" in row else ""
+        goal = row.get("goal", "")
+        if "missed_by" in row:
+            goal += " (met)" if row["missed_by"] == 0 else f" ({row['missed_by']:.4f})"
+        if row["auc"] is None:
+            goal = (goal + "; " if goal else "") + "not made: " + _short(row["why"])
+        elif "note" in row:
+            goal = (goal + "; " if goal else "") + row["note"]
+        lines.append(f"| `{row['method']}` | {auc} | {uauc} | {paper} | {goal} |")
+    return "\n".join(lines)
+
+
+def _short(why: str) -> str:
+    return re.sub(r"\s+", " ", why).replace("|", "/")[:110]
+
+
+def write_readme(table: dict[str, Any], readme: Path = README) -> None:
+    text = readme.read_text()
+    start, end = (text.index(m) for m in MARKERS)
+    readme.write_text(text[: start + len(MARKERS[0])] + "\n" + markdown(table) + "\n" + text[end:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-d", "--dataset", default="ml1m")
+    parser.add_argument("-s", "--split", default="temporal")
+    parser.add_argument("--name", help="results file suffix (default: the dataset)")
+    parser.add_argument("--readme", action="store_true", help="regenerate the README's table from the results")
+    parser.add_argument("--from-file", action="store_true", help="with --readme: measure nothing, use the file")
+    args = parser.parse_args()
+    name = f"quality_table-{args.name or args.dataset}"
+    if args.from_file:
+        import json
+
+        table = json.loads((RESULTS / f"{name}.json").read_text())
+    else:
+        table = measure(JobContext(Settings()), args.dataset, args.split)
+        print(f"wrote {write_results(name, table)}")  # noqa: T201
+    print(markdown(table))  # noqa: T201
+    if args.readme:
+        write_readme(table)
+
+
+if __name__ == "__main__":
+    main()
