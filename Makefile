@@ -13,6 +13,7 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check colrec colrec_store jobs migrations tests benchmarks
+	$(BIN)/ruff format --check colrec colrec_store jobs migrations tests benchmarks
 	$(BIN)/python -m pytest
 
 lint: setup

@@ -7,12 +7,11 @@ import time
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
 from colrec.errors import ColrecError
-from colrec_store.models import Embedding, Run
 from colrec_store.repositories.datasets import dataset_id as find_dataset
-from colrec_store.repositories.embeddings import Space, nearest, space_dim, write_neighbours
+from colrec_store.repositories.embeddings import Space, nearest, run_spaces, space_dim, write_neighbours
+from colrec_store.repositories.runs import latest_train_run
 from jobs.context import JobContext
 
 
@@ -68,19 +67,14 @@ def recall_against(approximate: list[tuple[int, int, int, float]], exact: list[t
 
 
 def _latest_train_run(session: Any, dataset_id: int, model: str | None) -> int:
-    query = select(Run.id).where(Run.dataset_id == dataset_id, Run.job == "train", Run.status == "published")
-    if model is not None:
-        query = query.where(Run.params["model"].astext == model)
-    found = session.execute(query.order_by(Run.id.desc()).limit(1)).scalar_one_or_none()
+    found = latest_train_run(session, dataset_id, model)
     if found is None:
         raise ColrecError("no published train run for this dataset: run `colrec-jobs train` first")
     return found
 
 
 def _spaces(session: Any, run_id: int, space: str) -> list[Space]:
-    rows = session.execute(
-        select(Embedding.space, Embedding.dim).where(Embedding.run_id == run_id).distinct().order_by(Embedding.space)
-    ).all()
+    rows = run_spaces(session, run_id)
     found = [Space(run_id, name, dim) for name, dim in rows if space in ("all", name)]
     if not found:
         raise ColrecError(

@@ -138,3 +138,11 @@ def write_neighbours(
 def _literal(value: str) -> str:
     """Space names are ours ([a-z_]), but quote defensively: this string is part of a query."""
     return value.replace("'", "''")
+
+
+def run_spaces(session: Session, run_id: int) -> list[tuple[str, int]]:
+    """(space, dim) of every embedding space a run stored, by name."""
+    rows = session.execute(
+        text("select distinct space, dim from embeddings where run_id = :r order by space"), {"r": run_id}
+    ).all()
+    return [(str(name), int(dim)) for name, dim in rows]

@@ -144,3 +144,11 @@ def delete_runs(session: Session, run_ids: list[int]) -> list[int]:
     drop_run_partitions(session, [*run_ids, *steps])  # their outputs go as DROP TABLEs, not row deletes
     session.execute(Run.__table__.delete().where(Run.id.in_(run_ids)))
     return [*run_ids, *steps]
+
+
+def latest_train_run(session: Session, dataset_id: int, model: str | None = None) -> int | None:
+    """The newest published train run of a dataset (of one model, if given)."""
+    query = select(Run.id).where(Run.dataset_id == dataset_id, Run.job == "train", Run.status == "published")
+    if model is not None:
+        query = query.where(Run.params["model"].astext == model)
+    return session.execute(query.order_by(Run.id.desc()).limit(1)).scalar_one_or_none()
