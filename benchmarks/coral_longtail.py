@@ -32,8 +32,8 @@ from colrec_store.config import Settings
 from colrec_store.repositories.models import latest_model
 from colrec_store.repositories.outputs import read_predictions
 from jobs import coral, ingest, score, train
-from jobs.context import JobContext
-from jobs.windows import load_window
+from jobs.common.context import JobContext
+from jobs.common.windows import load_window
 
 DATASETS = {
     "gift": (Path("../shared/data/amazon-Gift_Cards"), "amazon-2018"),

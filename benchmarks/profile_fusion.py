@@ -27,7 +27,7 @@ from typing import Any
 from benchmarks.common import fresh_database, scratch_server, write_results
 from colrec_store.config import Settings
 from jobs import ingest, profile, train
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 
 DATASETS = {
     "ml100k": (Path("../shared/data/ml-100k"), "movielens-100k"),

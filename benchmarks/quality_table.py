@@ -28,8 +28,8 @@ from colrec import hybrid, metrics
 from colrec.errors import ColrecError
 from colrec_store.config import Settings
 from jobs import evaluate, score
-from jobs.context import JobContext
-from jobs.windows import load_window
+from jobs.common.context import JobContext
+from jobs.common.windows import load_window
 
 CF = ("mf", "lightgcn", "sasrec", "deepfm")
 LLM = ("llm", "llm-lora", "llm-full", "score", "score-lora", "score-full", "coral-none", "coral-random", "coral")

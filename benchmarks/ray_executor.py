@@ -24,8 +24,8 @@ from sqlalchemy import text
 from benchmarks.common import fresh_database, scratch_server, write_results
 from colrec_store.config import Settings
 from jobs import ingest, score
-from jobs.context import JobContext
-from jobs.ray_executor import connect
+from jobs.common.context import JobContext
+from jobs.llm.ray_executor import connect
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

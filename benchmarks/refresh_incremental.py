@@ -25,7 +25,7 @@ from typing import Any
 from benchmarks.common import fresh_database, scratch_server, write_results
 from colrec_store.config import Settings
 from jobs import ingest, refresh
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 
 # 1998-03-02 -> 03-03: 9 users (about 1% of those known by then) have interactions on 03-03 (UTC).
 DAY1, DAY2 = dt.date(1998, 3, 2), dt.date(1998, 3, 3)

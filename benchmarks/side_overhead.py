@@ -3,7 +3,7 @@
     python -m benchmarks.side_overhead [--data ../shared/data/ml-100k] [--epochs 3] [--rounds 3]
 
 ML-100K, all interactions, MF (BPR) and LightGCN at their defaults. Side vectors are real: each
-item's text (`jobs.side.item_text`) through the configured sentence encoder, and for users the mean
+item's text (`jobs.common.side.item_text`) through the configured sentence encoder, and for users the mean
 of their items' vectors (the shape of a profile embedding; the timing does not depend on what the
 vectors say). For each model, seconds per epoch of
 - `none`: IDs only;
@@ -36,7 +36,7 @@ from colrec.formats.registry import parse
 from colrec.llm.catalog import encoder_path
 from colrec.llm.encoder import TextEncoder
 from colrec_store.config import Settings
-from jobs.side import item_text
+from jobs.common.side import item_text
 
 SIDES = ("none", "items", "users+items", "users+items-768")
 

@@ -1,1 +1,2 @@
-"""colrec-jobs: one module per job, each a plain `run(ctx, ...)` plus a thin Typer command (cli.py)."""
+"""colrec-jobs: one module per command, each a plain `run(ctx, ...)`; the thin Typer layer in cli/,
+what the commands share in common/, the LLM cache and executors in llm/."""

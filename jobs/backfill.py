@@ -11,7 +11,7 @@ from typing import Any
 
 from colrec.errors import ColrecError
 from jobs import refresh
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from colrec_store.repositories.datasets import dataset_stats
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 
 
 def run(ctx: JobContext, name: str | None = None) -> list[dict[str, Any]]:

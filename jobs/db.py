@@ -10,7 +10,7 @@ from sqlalchemy.engine import URL, make_url
 
 from colrec.errors import ColrecError
 from colrec_store import migrate, roles, server
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 
 
 def upgrade(ctx: JobContext) -> str | None:

@@ -25,7 +25,7 @@ from colrec_store.repositories.downstream import (
     some_users,
 )
 from jobs import datasets, db, ingest, refresh
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,9 @@ from colrec.errors import ColrecError
 from colrec.evaluation import evaluate, pairwise
 from colrec_store.repositories.models import latest_model, latest_score_run
 from colrec_store.repositories.outputs import read_predictions
-from jobs.context import JobContext
-from jobs.windows import Window, load_window, split_params
+from jobs.common.context import JobContext
+from jobs.common.windows import Window, load_window, split_params
+from jobs.methods import SCORED as METHODS
 
 
 def run(
@@ -33,8 +34,6 @@ def run(
     k: int = 20,
     model_run: int | None = None,
 ) -> dict[str, Any]:
-    from jobs.score import SCORED as METHODS
-
     if method not in models() and method not in METHODS:
         raise ColrecError(f"unknown method {method!r}; known: {', '.join([*models(), *METHODS])}")
     window = load_window(ctx, dataset, split, as_of, seed)

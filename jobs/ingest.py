@@ -27,8 +27,8 @@ from colrec.formats.tabular import (
 )
 from colrec_store.repositories.ingest import IngestCounts, Staging
 from colrec_store.repositories.sources import SqlSource, connect, read_watermark, stream, time_kind, write_watermark
-from jobs.console import progress
-from jobs.context import JobContext
+from jobs.common.console import progress
+from jobs.common.context import JobContext
 
 log = logging.getLogger(__name__)
 CHUNK_ROWS = 100_000  # rows per chunk of a file or a query: parsed, checked and COPYd before the next is read

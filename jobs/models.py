@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from colrec.llm.catalog import CATALOG, is_prepared, model_path, prepare
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 
 
 def run_prepare(ctx: JobContext, name: str) -> Path:

@@ -10,9 +10,9 @@ import numpy as np
 
 from colrec.errors import ColrecError
 from colrec_store.repositories.datasets import dataset_id as find_dataset
-from colrec_store.repositories.embeddings import Space, nearest, run_spaces, space_dim, write_neighbours
+from colrec_store.repositories.embeddings import Space, nearest, run_spaces, write_neighbours
 from colrec_store.repositories.runs import latest_train_run
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 
 
 def run(
@@ -81,17 +81,3 @@ def _spaces(session: Any, run_id: int, space: str) -> list[Space]:
             f"run {run_id} has no embeddings in space {space!r} (has: {', '.join(r[0] for r in rows) or 'none'})"
         )
     return found
-
-
-def user_neighbours(ctx: JobContext, train_run: int, users: list[int], k: int) -> dict[int, list[int]]:
-    """Each user's k nearest among `users` in a train run's CF user space (pgvector HNSW)."""
-    with ctx.transaction() as session:
-        dim = space_dim(session, train_run, "cf_user")
-        if dim is None:
-            raise ColrecError(f"train run {train_run} stored no cf_user embeddings")
-        rows = nearest(session, Space(train_run, "cf_user", dim), k * 3, entity_ids=users)
-    known, out = set(users), {}
-    for user, _, neighbour, _ in rows:
-        if neighbour in known:
-            out.setdefault(user, []).append(neighbour)
-    return {u: near[:k] for u, near in out.items()}

@@ -33,8 +33,8 @@ from colrec_store.repositories.datasets import dataset_id as find_dataset
 from colrec_store.repositories.embeddings import Space, write_embeddings
 from colrec_store.repositories.generated import latest_neighbours, read_profiles, write_profiles
 from colrec_store.repositories.refresh import carry_embeddings, carry_profiles
-from jobs.context import JobContext, RunRecord
-from jobs.llm_work import CachedLLM, require_item_text
+from jobs.common.context import JobContext, RunRecord
+from jobs.llm.work import CachedLLM, require_item_text
 
 # SmolLM2 repeated one title to the token limit in 8 of 24 profiles without a penalty and in 1 of
 # 24 with 1.15 (measured on ML-100K users); 128 tokens is a paragraph, the "concise profile" asked.

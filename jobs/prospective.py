@@ -25,7 +25,7 @@ from colrec_store.repositories import interactions
 from colrec_store.repositories import refresh as store
 from colrec_store.repositories.datasets import dataset_id as find_dataset
 from colrec_store.repositories.outputs import read_recommendations
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 
 KS = (5, 10, 20)
 SERVE_NIGHTS = 7  # auto serving weighs the prospective NDCG@10 of this many nights, tonight's included

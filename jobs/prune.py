@@ -8,7 +8,7 @@ from typing import Any
 
 from colrec.errors import ColrecError
 from colrec_store.repositories.runs import delete_runs, prunable_runs
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 
 
 def run(ctx: JobContext, keep: int, dry_run: bool = False) -> dict[str, Any]:

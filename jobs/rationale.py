@@ -19,10 +19,10 @@ from colrec.splits import until
 from colrec_store.repositories import interactions
 from colrec_store.repositories.datasets import dataset_id as find_dataset
 from colrec_store.repositories.generated import write_rationales
-from jobs.context import JobContext
-from jobs.llm_work import CachedLLM, require_item_text
-from jobs.recipe_data import next_item_users
-from jobs.windows import item_texts, load_window
+from jobs.common.context import JobContext
+from jobs.common.recipe_data import next_item_users
+from jobs.common.windows import item_texts, load_window
+from jobs.llm.work import CachedLLM, require_item_text
 
 RATIONALE = GenerationParams(max_tokens=128, repetition_penalty=1.15)  # as profiles (jobs.profile)
 KEEP_AT = 0.5  # P(Yes) of the curation question at or above which a rationale is kept

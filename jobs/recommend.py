@@ -16,9 +16,9 @@ from colrec.cf.sasrec import SASRec
 from colrec_store.repositories.datasets import dataset_id as find_dataset
 from colrec_store.repositories.models import latest_model
 from colrec_store.repositories.outputs import write_recommendations
-from jobs.console import progress
-from jobs.context import JobContext
-from jobs.windows import load_window
+from jobs.common.console import progress
+from jobs.common.context import JobContext
+from jobs.common.windows import load_window
 
 
 def run(

@@ -32,11 +32,11 @@ from colrec.splits import SPLITS
 from colrec_store.locks import DatasetLock, dataset_lock
 from colrec_store.repositories import refresh as store
 from colrec_store.repositories.datasets import dataset_id as find_dataset
-from jobs.context import JobContext, one_line
+from jobs.common.context import JobContext, one_line
 
 if TYPE_CHECKING:
-    from jobs.finetune import Tuned
-    from jobs.llm_work import CachedLLM
+    from jobs.llm.work import CachedLLM
+    from jobs.methods.tuned import Tuned
     from jobs.train import WarmStart
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ class RefreshPlan:
     evaluate_every: int = 1
     # The LLM steps (rerank, score) serve a tuned model where one fits: the pinned finetune run, or
     # the newest published `yesno` run of the same base model, split and prompt that trained on
-    # nothing of the night's held-out part (jobs.finetune.newest_tuned); tuned=False: the base model.
+    # nothing of the night's held-out part (jobs.methods.tuned.newest_tuned); tuned=False: the base model.
     adapter_run: int | None = None
     tuned: bool = True
 
@@ -175,7 +175,7 @@ class _State:
     tuned: dict[str, Tuned | None] = field(default_factory=dict)  # prompt -> the tuned LLM served for it
 
     def shared_llm(self, ctx: JobContext) -> CachedLLM:
-        from jobs.llm_work import CachedLLM
+        from jobs.llm.work import CachedLLM
 
         if self.llm is None:
             self.llm = CachedLLM(ctx, self.plan.llm_model)
@@ -462,8 +462,8 @@ def _tuned(ctx: JobContext, state: _State, prompt: str) -> Tuned | None:
 def _find_tuned(ctx: JobContext, state: _State, prompt: str) -> Tuned | None:
     import polars as pl
 
-    from jobs.finetune import HeldOut, newest_tuned, tuned_for
-    from jobs.windows import load_window, split_params
+    from jobs.common.windows import load_window, split_params
+    from jobs.methods.tuned import HeldOut, newest_tuned, tuned_for
 
     p = state.plan
     if not p.tuned and p.adapter_run is None:

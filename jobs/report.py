@@ -10,7 +10,7 @@ from pathlib import Path
 from colrec.report.page import ReportData, render
 from colrec_store.repositories import report as store
 from colrec_store.repositories.datasets import dataset_id as find_dataset
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 
 
 def run(ctx: JobContext, dataset: str, out: Path | None = None) -> Path:

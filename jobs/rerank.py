@@ -26,9 +26,9 @@ from colrec_store.repositories import interactions
 from colrec_store.repositories.models import latest_model
 from colrec_store.repositories.outputs import read_recommendations, write_recommendations
 from colrec_store.repositories.refresh import carry_recommendations
-from jobs.context import JobContext
-from jobs.llm_work import CachedLLM, require_item_text
-from jobs.windows import item_texts, load_window, split_params
+from jobs.common.context import JobContext
+from jobs.common.windows import item_texts, load_window, split_params
+from jobs.llm.work import CachedLLM, require_item_text
 
 METHOD = "llm"
 

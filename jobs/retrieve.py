@@ -32,14 +32,13 @@ from colrec.llm.engine import GenerationParams, sha256
 from colrec.llm.prompts import score_basic, score_self_assessment
 from colrec.retrieval import car, sare
 from colrec.retrieval.behaviour import behaviour_text, item_genres, recent_likes
-from colrec_store.repositories.embeddings import Space, nearest, write_embeddings
+from colrec_store.repositories.embeddings import Space, nearest, user_neighbours, write_embeddings
 from colrec_store.repositories.evidence import write_assessments, write_evidence
 from colrec_store.repositories.models import latest_model, record_model
-from jobs.context import JobContext, RunRecord
-from jobs.llm_work import CachedLLM, require_item_text
-from jobs.neighbours import user_neighbours
-from jobs.pairs import histories_before, pair_targets
-from jobs.windows import Window, load_window, split_params
+from jobs.common.context import JobContext, RunRecord
+from jobs.common.pairs import histories_before, pair_targets
+from jobs.common.windows import Window, load_window, split_params
+from jobs.llm.work import CachedLLM, require_item_text
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +132,8 @@ class _Retrieval:
     # --- CAR ------------------------------------------------------------------------------
     def _cf_neighbours(self, cf_run: int) -> dict[int, list[int]]:
         """Each user's nearest users in the CF model's user space, among users with a behaviour text."""
-        return user_neighbours(self.ctx, cf_run, self.users, max(10, self.config.car.kc))
+        with self.ctx.transaction() as session:
+            return user_neighbours(session, cf_run, self.users, max(10, self.config.car.kc))
 
     def _train_car(self, reference: dict[int, list[int]]) -> Path:
         rng = np.random.default_rng(self.seed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from colrec_store.repositories.runs import list_runs
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 
 
 def run(ctx: JobContext, dataset: str | None = None, limit: int = 50) -> list[dict[str, Any]]:

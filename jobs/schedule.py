@@ -22,7 +22,7 @@ from typing import Any
 from colrec.errors import Busy, ColrecError
 from colrec_store.config import Settings
 from jobs import refresh
-from jobs.context import JobContext, one_line
+from jobs.common.context import JobContext, one_line
 
 log = logging.getLogger(__name__)
 MISFIRE_GRACE = dt.timedelta(hours=12)

@@ -4,9 +4,9 @@
 - `score`: SCORE's prompt P^s with the collaborators that `retrieve --method score` selected for
   the pair (P^b, the user's own likes only, where none were selected).
 - `hybrid`, `hybrid-no-llm`: a stack of the LLM's and the CF models' scores fit on the valid part
-  (jobs.hybrid).
+  (jobs.methods.hybrid).
 - `coral`, `coral-random`, `coral-none`: CoRAL's prompt with the users and items that a trained
-  retrieval policy, random queries, or nothing retrieved (jobs.coral); the retrieved entities are
+  retrieval policy, random queries, or nothing retrieved (jobs.methods.coral); the retrieved entities are
   stored as `evidence` rows of the score run, with its predictions.
 
 Every prompt goes through the LLM cache; the run records llm_calls and cache_hits.
@@ -18,24 +18,20 @@ import datetime as dt
 import logging
 from typing import Any
 
-import polars as pl
-
 from colrec import metrics
 from colrec.errors import ColrecError
-from colrec.llm.engine import Messages
-from colrec.llm.prompts import score_basic, score_collaborative, tallrec_yes_no
-from colrec_store.repositories.evidence import latest_evidence_run, selected_evidence, write_evidence
+from colrec.llm.prompts import tallrec_yes_no
+from colrec_store.repositories.evidence import write_evidence
 from colrec_store.repositories.outputs import write_predictions
-from jobs import coral, hybrid
-from jobs.context import JobContext
-from jobs.llm_work import CachedLLM, require_item_text
-from jobs.pairs import histories_before, pair_targets
-from jobs.windows import Window, load_window, split_params
+from jobs.common.context import JobContext
+from jobs.common.pairs import histories_before, pair_targets
+from jobs.common.windows import load_window, split_params
+from jobs.llm.work import CachedLLM, require_item_text
+from jobs.methods import CORAL, HYBRID, PROMPTED, coral, hybrid
+from jobs.methods.score_prompts import score_prompts
+from jobs.methods.tuned import tuned_for
 
 log = logging.getLogger(__name__)
-METHODS = ("llm", "score", *coral.METHODS)
-TUNED = tuple(f"{m}-{t}" for t in ("lora", "full") for m in METHODS)
-SCORED = (*METHODS, *TUNED, *hybrid.METHODS)  # what predictions hold
 
 
 def run(ctx: JobContext, dataset: str, split: str, *, method: str = "llm", parts: tuple[str, ...] = ("test",),
@@ -45,10 +41,10 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "llm", parts
         llm_method: str | None = None) -> dict[str, Any]:  # fmt: skip
     """With `adapter_run` (a finetune run) its LoRA adapter or tuned model is served and the method is
     stored as `<method>-lora` or `<method>-full`, so tuned and untuned scores sit side by side."""
-    if method in hybrid.METHODS:  # a stack over runs already made: no prompt of its own
+    if method in HYBRID:  # a stack over runs already made: no prompt of its own
         return hybrid.run(ctx, dataset, split, method=method, llm_method=llm_method, as_of=as_of, seed=seed)
-    if method not in METHODS:
-        raise ColrecError(f"unknown scoring method {method!r}; known: {', '.join((*METHODS, *hybrid.METHODS))}")
+    if method not in PROMPTED:
+        raise ColrecError(f"unknown scoring method {method!r}; known: {', '.join((*PROMPTED, *HYBRID))}")
     window = load_window(ctx, dataset, split, as_of, seed)
     targets = pair_targets(window, parts, limit, seed)
     params = {"method": method, **split_params(split, as_of, seed), "parts": list(parts), "limit": limit,
@@ -58,7 +54,7 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "llm", parts
         messages, params["evidence_run"], params["with_evidence"] = score_prompts(
             ctx, window, targets, split, history_len, evidence_run, params
         )
-    elif method in coral.METHODS:
+    elif method in CORAL:
         built = coral.score_prompts(ctx, window, targets, method, split, history_len, seed, policy_run)
         messages, evidence = built.messages, built.evidence
         params.update(built.params)
@@ -67,8 +63,6 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "llm", parts
     llm = CachedLLM(ctx, model)
     params["model"] = llm.model_name
     if adapter_run is not None:
-        from jobs.finetune import tuned_for
-
         tuned = tuned_for(ctx, window.dataset_id, adapter_run, llm.model_name)
         llm.serve(tuned)
         method = params["method"] = f"{method}-{tuned.suffix}"
@@ -93,28 +87,3 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "llm", parts
     finally:
         llm.close()
     return {"run_id": record.id, **record.metrics}
-
-
-def score_prompts(ctx: JobContext, window: Window, targets: pl.DataFrame, split: str, history_len: int,
-                  evidence_run: int | None, params: dict[str, Any],
-                  history_parts: tuple[str, ...] | None = None) -> tuple[list[Messages], int, int]:  # fmt: skip
-    """P^s per pair from the evidence run's selected collaborators; P^b where it selected none."""
-    with ctx.transaction() as session:
-        found = latest_evidence_run(session, window.dataset_id, "score", split, evidence_run)
-        selected = selected_evidence(session, found.id, "score")
-    differs = [k for k in ("parts", "limit", "seed", "as_of") if found.params.get(k) != params.get(k)]
-    if differs:  # its pairs are another sample: most pairs here would get P^b
-        log.warning("evidence run %d was made with other %s: pairs it did not cover get no evidence",
-                    found.id, ", ".join(differs))  # fmt: skip
-    out, with_evidence = [], 0
-    histories = histories_before(window, targets, history_len, history_parts)
-    pairs = zip(targets["user_id"], targets["item_id"], histories, strict=True)
-    for user, item, (history, target) in pairs:
-        others = selected.get((int(user), int(item)))
-        if others:
-            with_evidence += 1
-            titles = [[window.titles.get(i, "") for i in items] for items in others]
-            out.append(score_collaborative(history.liked, titles, target))
-        else:
-            out.append(score_basic(history.liked, target))
-    return out, found.id, with_evidence

@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from jobs.context import JobContext
-from jobs.windows import load_window, split_params
+from jobs.common.context import JobContext
+from jobs.common.windows import load_window, split_params
 
 
 def run(ctx: JobContext, dataset: str, split: str, as_of: dt.date | None = None, seed: int = 0) -> dict[str, Any]:

@@ -22,10 +22,10 @@ from colrec.errors import ColrecError
 from colrec.evaluation import evaluate
 from colrec_store.repositories.embeddings import Space, write_embeddings
 from colrec_store.repositories.models import record_model
-from jobs.console import progress
-from jobs.context import JobContext
-from jobs.side import TEXT_SPACE, side_features
-from jobs.windows import load_window, split_params
+from jobs.common.console import progress
+from jobs.common.context import JobContext
+from jobs.common.side import TEXT_SPACE, side_features
+from jobs.common.windows import load_window, split_params
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def run(
     sparse: bool = False,
     serve: bool = False,
 ) -> dict[str, Any]:
-    """`side`: RecLM's profile fusion (jobs.side): none, text, profiles or text+profiles.
+    """`side`: RecLM's profile fusion (jobs.common.side): none, text, profiles or text+profiles.
     `max_interactions` (default: settings.train_max_interactions): fit on the newest that many
     training interactions only, the window one machine's memory and night can take; every user
     and item still gets embeddings, and evaluation is unchanged. `sparse` (MF): optimizer steps

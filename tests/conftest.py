@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 
 from colrec_store import migrate
 from colrec_store.config import Settings
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TEMPLATE = "colrec_template"

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import text
 
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 
 CLI = str(Path(sys.executable).parent / "colrec-jobs")
 TABLES = ("datasets", "users", "items", "interactions")

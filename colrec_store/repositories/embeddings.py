@@ -15,6 +15,7 @@ from pgvector.psycopg import register_vector
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from colrec.errors import ColrecError
 from colrec_store.repositories.partitions import ensure_run_partition
 
 METRICS = {"cosine": "<=>", "l2": "<->", "ip": "<#>"}
@@ -146,3 +147,16 @@ def run_spaces(session: Session, run_id: int) -> list[tuple[str, int]]:
         text("select distinct space, dim from embeddings where run_id = :r order by space"), {"r": run_id}
     ).all()
     return [(str(name), int(dim)) for name, dim in rows]
+
+
+def user_neighbours(session: Session, train_run: int, users: list[int], k: int) -> dict[int, list[int]]:
+    """Each user's k nearest among `users` in a train run's CF user space (pgvector HNSW)."""
+    dim = space_dim(session, train_run, "cf_user")
+    if dim is None:
+        raise ColrecError(f"train run {train_run} stored no cf_user embeddings")
+    rows = nearest(session, Space(train_run, "cf_user", dim), k * 3, entity_ids=users)
+    known, out = set(users), {}
+    for user, _, neighbour, _ in rows:
+        if neighbour in known:
+            out.setdefault(user, []).append(neighbour)
+    return {u: near[:k] for u, near in out.items()}

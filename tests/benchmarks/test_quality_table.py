@@ -9,7 +9,7 @@ from pathlib import Path
 from benchmarks import quality_table
 from benchmarks.results_io import RESULTS
 from jobs import ingest, train
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 from tests.helpers import CSV_MAPPING, community_events
 
 

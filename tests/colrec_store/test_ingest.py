@@ -11,7 +11,7 @@ from colrec.errors import InputError
 from colrec.formats import parse
 from colrec_store.repositories.ingest import ingest_batch
 from jobs import ingest
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 from tests.helpers import counts, rows
 
 FORMATS = [

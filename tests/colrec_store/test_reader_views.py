@@ -14,7 +14,7 @@ from colrec.errors import ColrecError
 from colrec_store.locks import dataset_lock
 from colrec_store.repositories.partitions import ensure_run_partition
 from colrec_store.roles import grant_reader
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 
 VIEWS = ("latest_runs", "latest_recommendations", "latest_predictions", "latest_user_profiles", "latest_item_profiles",
          "latest_evidence", "run_history", "dataset_stats")  # fmt: skip

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from colrec_store.config import Settings
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 from tests.tiny_llm import build_tiny_model
 
 

@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from jobs import ingest
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 from tests.helpers import cli_env, counts, rows, run_cli
 
 GOOD = "1\t1\t3\t880000000\n"

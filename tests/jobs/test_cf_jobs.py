@@ -9,7 +9,7 @@ import pytest
 
 from colrec.cf.base import Recommender
 from jobs import evaluate, ingest, neighbours, recommend, split, train
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 from tests.helpers import cli_env, community_events, rows, run_cli
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 from tests.helpers import cli_env, counts, rows, run_cli
 
 

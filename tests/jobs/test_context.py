@@ -10,7 +10,7 @@ from sqlalchemy import inspect
 
 from colrec.errors import ColrecError
 from colrec_store.config import Settings
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 
 
 def test_a_named_server_is_not_migrated_for_its_owner(empty_database_url: str, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from colrec.coral.policy import PolicyConfig
 from colrec.errors import ColrecError
 from jobs import coral, evaluate, ingest, score, train
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 from tests.helpers import CSV_MAPPING, community_events, rows
 
 CONFIG = PolicyConfig(total_steps=24, n_envs=4, max_steps=3, eval_steps=2, learning_starts=4)

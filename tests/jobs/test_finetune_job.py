@@ -18,10 +18,11 @@ from colrec.finetune.twice import TwiceConfig
 from colrec.finetune.yesno import YesNoConfig
 from colrec_store.config import Settings
 from jobs import evaluate, finetune, ingest, profile, rationale, refresh, score, train
-from jobs.context import JobContext
-from jobs.pairs import pair_targets
-from jobs.recipe_data import twice_data, yesno_prompts
-from jobs.windows import load_window
+from jobs.common.context import JobContext
+from jobs.common.pairs import pair_targets
+from jobs.common.recipe_data import twice_data, yesno_prompts
+from jobs.common.windows import load_window
+from jobs.methods import tuned
 from tests.helpers import CSV_MAPPING, rows
 
 CONFIG = YesNoConfig(max_steps=3, batch_size=4, save_steps=1, lr=1e-3, max_length=256)
@@ -182,7 +183,7 @@ def test_the_nightly_llm_steps_serve_the_newest_tuned_model_that_saw_nothing_hel
 
 def test_a_tuned_model_fits_a_held_out_part_it_never_trained_on() -> None:
     split = {"split": "temporal", "as_of": "2022-01-01", "seed": 0}
-    held_out = finetune.HeldOut(split, dt.datetime(2021, 6, 1, tzinfo=dt.UTC))
+    held_out = tuned.HeldOut(split, dt.datetime(2021, 6, 1, tzinfo=dt.UTC))
     assert held_out.unseen_by({**split, "window": {"last_ts": "2099-01-01 00:00:00"}})  # the same split: its train part
     other = {**split, "as_of": None}
     assert held_out.unseen_by({**other, "window": {"last_ts": "2021-05-31 23:59:59"}})

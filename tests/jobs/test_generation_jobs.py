@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from jobs import ingest, profile, rationale
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 from jobs.rationale import curate
 from tests.helpers import rows
 

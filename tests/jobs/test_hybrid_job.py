@@ -9,7 +9,7 @@ import pytest
 
 from colrec.errors import ColrecError
 from jobs import evaluate, ingest, score, train
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 from tests.helpers import CSV_MAPPING, rows
 from tests.jobs.test_finetune_job import _events
 

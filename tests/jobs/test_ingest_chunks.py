@@ -9,7 +9,7 @@ import pytest
 
 from colrec.errors import InputError
 from jobs import ingest
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 from tests.helpers import rows
 
 MAP = "user=member,item=sku,rating=stars,ts=when,title=name"

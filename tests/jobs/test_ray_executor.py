@@ -18,9 +18,9 @@ from sqlalchemy import create_engine, text
 from colrec.errors import ColrecError
 from colrec.llm.engine import YES_NO
 from jobs import ingest, profile, score
-from jobs.context import JobContext
-from jobs.llm_work import cached_model_name
-from jobs.ray_executor import LOCAL_RAY
+from jobs.common.context import JobContext
+from jobs.llm.ray_executor import LOCAL_RAY
+from jobs.llm.work import cached_model_name
 from tests.helpers import rows
 
 PARTS = ("train", "valid", "test")

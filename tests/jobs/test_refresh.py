@@ -13,7 +13,7 @@ from colrec.errors import Busy, ColrecError
 from colrec_store.config import Settings
 from colrec_store.locks import dataset_lock
 from jobs import backfill, ingest, prune, refresh
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 from tests.helpers import CSV_MAPPING, cli_env, community_events, rows, run_cli
 
 DAY1, DAY2 = dt.date(2021, 3, 1), dt.date(2021, 6, 1)

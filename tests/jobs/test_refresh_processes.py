@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from jobs import ingest
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 from tests.helpers import CLI, CSV_MAPPING, cli_env, community_events, rows, run_cli
 
 PLAN = ["--methods", "mf", "--epochs", "2", "--steps", "split,train,recommend"]

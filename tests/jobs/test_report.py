@@ -12,7 +12,7 @@ import pytest
 
 from colrec_store.config import Settings
 from jobs import ingest, refresh, report
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 from tests.helpers import CSV_MAPPING, community_events
 
 BROWSERS = ("chromium-headless-shell", "chromium", "google-chrome", "chrome")

@@ -13,7 +13,7 @@ from colrec.retrieval.car import CarConfig
 from colrec.retrieval.sare import SareConfig
 from colrec_store.config import Settings
 from jobs import evaluate, ingest, refresh, retrieve, score, train
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 from tests.helpers import CSV_MAPPING, community_events, rows
 
 CONFIG = retrieve.RetrieveConfig(

@@ -9,8 +9,8 @@ import pytest
 from transformers import AutoTokenizer
 
 from jobs import evaluate, ingest, score
-from jobs.context import JobContext
-from jobs.llm_work import CachedLLM
+from jobs.common.context import JobContext
+from jobs.llm.work import CachedLLM
 from tests.helpers import CSV_MAPPING, community_events, rows
 
 

@@ -16,7 +16,7 @@ from colrec.errors import ColrecError
 from colrec.splits import end_of_day
 from colrec_store.config import Settings
 from jobs import ingest, prospective, refresh
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 from tests.helpers import CSV_MAPPING, cli_env, community_events, rows, run_cli
 
 NIGHT1, NIGHT2 = dt.date(2021, 3, 1), dt.date(2021, 3, 15)

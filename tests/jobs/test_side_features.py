@@ -10,8 +10,8 @@ import pytest
 from colrec.errors import ColrecError
 from colrec_store.config import Settings
 from jobs import ingest, profile, train
-from jobs.context import JobContext
-from jobs.side import item_text
+from jobs.common.context import JobContext
+from jobs.common.side import item_text
 from tests.helpers import CSV_MAPPING, community_events, rows
 
 

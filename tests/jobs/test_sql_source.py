@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 
 from colrec.errors import ColrecError, InputError
 from jobs import ingest
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 from tests.helpers import cli_env, rows, run_cli
 
 MAP = "user=uid,item=iid,rating=stars,ts=happened"

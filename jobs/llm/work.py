@@ -4,7 +4,7 @@ commit chunk by chunk, so a run that dies halfway keeps what it paid for.
 
 Where the unseen prompts run is the executor's choice (settings.executor): `local`, the engine in
 this process, or `ray`, engine replicas on a Ray cluster that read the prompts from the store in
-partitions and commit their outputs to the same cache (jobs.ray_executor)."""
+partitions and commit their outputs to the same cache (jobs.llm.ray_executor)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from colrec.llm.defuse import Defuser
 from colrec.llm.engine import YES_NO, Engine, GenerationParams, open_engine, resolve_dtype, sha256
 from colrec_store.config import Settings
 from colrec_store.repositories import llm_cache
-from jobs.console import progress
-from jobs.context import JobContext, RunRecord
+from jobs.common.console import progress
+from jobs.common.context import JobContext, RunRecord
 
 log = logging.getLogger(__name__)
 YES_NO_TASK, GENERATE_TASK = "yes_no", "generate"  # what a prompt asks for; its cache row's shape
@@ -124,7 +124,7 @@ class CachedLLM:
         self._engines: dict[str, Engine] = {}  # back end -> its engine, opened on first need
 
     def serve(self, tuned: Any) -> None:
-        """Serve what a finetune run made (jobs.finetune.Tuned): its adapter on this base, or its
+        """Serve what a finetune run made (jobs.methods.tuned.Tuned): its adapter on this base, or its
         whole model folder, under a name of its own so the cache never mixes it with the base's."""
         if self._engines:
             raise RuntimeError("serve() before the first prompt: an engine is already open")
@@ -223,7 +223,7 @@ class CachedLLM:
 
     def _on_ray(self, unseen: dict[str, str], task: LLMTask, record: RunRecord) -> dict[str, Output]:
         """Replicas commit straight to the cache; what they wrote is read back from it."""
-        from jobs.ray_executor import run_partitions
+        from jobs.llm.ray_executor import run_partitions
 
         start = time.perf_counter()
         partitions = run_partitions(self.ctx, task, list(unseen.items()))

@@ -8,7 +8,7 @@ import polars as pl
 
 from colrec.errors import ColrecError
 from colrec.llm.prompts import History
-from jobs.windows import Window
+from jobs.common.windows import Window
 
 
 def pair_targets(window: Window, parts: tuple[str, ...], limit: int | None, seed: int) -> pl.DataFrame:

@@ -22,8 +22,8 @@ from colrec.llm.catalog import encoder_path
 from colrec.llm.encoder import TextEncoder
 from colrec_store.repositories.embeddings import Space, read_embeddings, space_dim
 from colrec_store.repositories.generated import profile_run_for_split
-from jobs.context import JobContext
-from jobs.windows import Window
+from jobs.common.context import JobContext
+from jobs.common.windows import Window
 
 SIDES = ("none", "text", "profiles", "text+profiles")
 TEXT_SPACE = "text_item"

@@ -20,12 +20,12 @@ from colrec.llm.prompts import (
     twice_item_description,
     twice_next_item,
 )
+from colrec_store.repositories.embeddings import user_neighbours
 from colrec_store.repositories.generated import kept_rationales, split_run, user_profiles
-from jobs.context import JobContext
-from jobs.neighbours import user_neighbours
-from jobs.pairs import histories_before
-from jobs.score import score_prompts
-from jobs.windows import Window
+from jobs.common.context import JobContext
+from jobs.common.pairs import histories_before
+from jobs.common.windows import Window
+from jobs.methods.score_prompts import score_prompts
 
 TRAIN = ("train",)
 
@@ -123,7 +123,10 @@ def reclm_data(ctx: JobContext, window: Window, train_run: int, history_len: int
     train = window.split.part("train")
     sequences = window.liked_sequences()
     candidates = sorted(u for u, items in sequences.items() if len(items) >= 2 and u in profiles)
-    near = user_neighbours(ctx, train_run, sorted(sequences), k) if candidates else {}
+    near: dict[int, list[int]] = {}
+    if candidates:
+        with ctx.transaction() as session:
+            near = user_neighbours(session, train_run, sorted(sequences), k)
     users = [u for u in candidates if near.get(u)]
     if limit is not None and len(users) > limit:
         users = sorted(pl.Series(users).sample(limit, seed=seed).to_list())

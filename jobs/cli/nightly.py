@@ -1,5 +1,5 @@
-"""The nightly commands: refresh, backfill, schedule, prune, report and `db grant-reader`. Thin:
-each parses its options and calls its job; `register` adds them to the `colrec-jobs` app."""
+"""The nightly commands: refresh, backfill, schedule, prune, report, and the demo that runs two
+nights. Thin: each parses its options and calls its job; `register` adds them to the app."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Annotated, Any
 import typer
 
 from colrec_store.repositories.datasets import check_dataset_name
-from jobs import console
-from jobs.cli_common import AllowUntitledOpt, AsOfOpt, DatasetOpt, ExecutorOpt, JsonOpt, as_date, job_context, show
+from jobs.cli.common import AllowUntitledOpt, AsOfOpt, DatasetOpt, ExecutorOpt, JsonOpt, as_date, job_context, show
+from jobs.common import console
 
 MethodsOpt = Annotated[
     str, typer.Option("--methods", help="Collaborative models, comma-separated; the first feeds neighbours and rerank.")
@@ -257,28 +257,35 @@ def report(
     console.out.print(f"report written to {job.run(job_context(typer_ctx), dataset, out)}")
 
 
-def db_grant_reader(
+def demo(
     typer_ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Login name for the downstream reader.")],
-    password: Annotated[
-        str | None, typer.Option(envvar="COLREC_READER_PASSWORD", help="Default: a random one, printed once.")
+    data: Annotated[
+        Path | None, typer.Option(help="A local MovieLens-100K folder (else COLREC_DEMO_DATA, else download).")
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Make an existing plain login (no rights, no objects) a reader.")
-    ] = False,
 ) -> None:
-    """Create a login in colrec_reader (or give a reader a new password): it may select the downstream
-    views only. Refuses any other existing role, and never changes superusers or owners."""
-    from jobs import db
+    """The main job on the embedded default: migrate, ingest MovieLens-100K, refresh it with the offline
+    LLM, and show latest_recommendations with the SQL that reads it."""
+    from jobs import demo as job
 
-    ctx = job_context(typer_ctx)
-    secret = db.grant_reader(ctx, name, password, force=force)
-    console.out.print(f"login {name} can read the downstream views; connect with: {db.reader_dsn(ctx, name)}")
-    if password is None:
-        print(f"password: {secret}")  # noqa: T201 - shown once, on stdout for scripts
+    result = job.run(job_context(typer_ctx), data)
+    console.print_table(
+        "ml100k", [result["stats"]], ["dataset", "users", "items", "interactions", "first_ts", "last_ts"]
+    )
+    for done in result["nights"]:
+        console.out.print(f"refresh as of {done['as_of']}: {done['status']} (run {done['run_id']})")
+    columns = ["method", "users", "hr@10", "ndcg@10", "base ndcg@10", "held-out"]
+    console.print_table("each method: its previous night's lists on what came next, and held out",
+                        result["side_by_side"], columns)  # fmt: skip
+    served = result["served"]
+    console.out.print(f"served (serving_recommendations): {served.get('method')}: {served.get('why')}")
+    console.out.print(
+        f"\n[bold]SQL[/bold] (users = {result['users']}):\n{result['sql']}\n", markup=True, highlight=False
+    )
+    for method, found in result["sample"].items():
+        console.print_table(f"latest_recommendations, method {method}", found,
+                            ["user_id", "rank", "item_id", "title", "score", "as_of"])  # fmt: skip
 
 
-def register(app: typer.Typer, db_app: typer.Typer) -> None:
-    for command in (refresh, backfill, schedule, prune, report):
+def register(app: typer.Typer) -> None:
+    for command in (refresh, backfill, schedule, prune, report, demo):
         app.command()(command)
-    db_app.command("grant-reader")(db_grant_reader)

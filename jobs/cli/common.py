@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from colrec_store.repositories.datasets import check_dataset_name
-from jobs import console
-from jobs.context import JobContext
+from jobs.common import console
+from jobs.common.context import JobContext
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 AsOfOpt = Annotated[

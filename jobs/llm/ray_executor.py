@@ -24,9 +24,9 @@ from colrec.errors import ColrecError
 from colrec_store import db
 from colrec_store.config import Settings
 from colrec_store.repositories import llm_requests
-from jobs.console import progress
-from jobs.context import JobContext, one_line
-from jobs.llm_work import LLMTask
+from jobs.common.console import progress
+from jobs.common.context import JobContext, one_line
+from jobs.llm.work import LLMTask
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from jobs.cli_common import AllowUntitledOpt, AsOfOpt, DatasetOpt, JsonOpt, SeedOpt, as_date, job_context, show
+from jobs.cli.common import AllowUntitledOpt, AsOfOpt, DatasetOpt, JsonOpt, SeedOpt, as_date, job_context, show
 
 
 def register(app: typer.Typer) -> None:

@@ -13,7 +13,7 @@ from colrec.cf.data import IdIndex
 from colrec.splits import Split, SplitConfig, make_split
 from colrec_store.repositories import interactions
 from colrec_store.repositories.datasets import dataset_id as find_dataset
-from jobs.context import JobContext
+from jobs.common.context import JobContext
 
 
 @dataclass

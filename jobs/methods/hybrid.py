@@ -24,12 +24,12 @@ from colrec.errors import ColrecError
 from colrec.evaluation import pair_scores
 from colrec_store.repositories.models import latest_model, latest_score_run
 from colrec_store.repositories.outputs import read_predictions, write_predictions
-from jobs.context import JobContext
-from jobs.pairs import pair_targets
-from jobs.windows import Window, load_window, split_params
+from jobs.common.context import JobContext
+from jobs.common.pairs import pair_targets
+from jobs.common.windows import Window, load_window, split_params
+from jobs.methods import HYBRID
 
 log = logging.getLogger(__name__)
-METHODS = ("hybrid", "hybrid-no-llm")
 PARTS = ("valid", "test")
 # The LLM feature's default source, best first: a tuned model's scores before the base model's.
 LLM_PREFERENCE = ("score-full", "llm-full", "score-lora", "llm-lora", "score", "llm")
@@ -37,8 +37,8 @@ LLM_PREFERENCE = ("score-full", "llm-full", "score-lora", "llm-lora", "score", "
 
 def run(ctx: JobContext, dataset: str, split: str, *, method: str = "hybrid", llm_method: str | None = None,
         as_of: dt.date | None = None, seed: int = 0) -> dict[str, Any]:  # fmt: skip
-    if method not in METHODS:
-        raise ColrecError(f"unknown hybrid method {method!r}; known: {', '.join(METHODS)}")
+    if method not in HYBRID:
+        raise ColrecError(f"unknown hybrid method {method!r}; known: {', '.join(HYBRID)}")
     window = load_window(ctx, dataset, split, as_of, seed)
     pairs = pair_targets(window, PARTS, None, seed)
     params: dict[str, Any] = {"method": method, **split_params(split, as_of, seed), "parts": list(PARTS)}
