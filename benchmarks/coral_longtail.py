@@ -26,7 +26,7 @@ import polars as pl
 
 from benchmarks.common import fresh_database, scratch_server, write_results
 from colrec import metrics
-from colrec.cf.base import Recommender
+from colrec.cf import registry
 from colrec.coral.policy import PolicyConfig
 from colrec_store.config import Settings
 from colrec_store.repositories.models import latest_model
@@ -94,7 +94,7 @@ def main() -> None:
         )
         with ctx.transaction() as session:
             artifact, _ = latest_model(session, window.dataset_id, "deepfm", "long-tail")
-        model = Recommender.load(Path(artifact.path or ""))
+        model = registry.load(Path(artifact.path or ""))
         assert scored_pairs is not None
         users = np.searchsorted(window.index.users, scored_pairs["user_id"].to_numpy())
         items = np.searchsorted(window.index.items, scored_pairs["item_id"].to_numpy())

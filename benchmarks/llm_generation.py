@@ -191,7 +191,7 @@ class StockGenerate:
 
 
 def open_variant(name: str, model: Path, batch: int) -> Any:
-    from colrec.llm.engine import open_engine
+    from colrec.llm.backends import open_engine
 
     backend, dtype = name.split("-")
     dtype = {"bf16": "bfloat16", "fp32": "float32"}[dtype]

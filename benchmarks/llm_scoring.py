@@ -67,7 +67,7 @@ def transformers_variant(model: Path, prompts: list[str], dtype: str, shared_pre
 
 def vllm_variant(model: Path, shapes: dict[str, list[str]], dtype: str) -> dict[str, dict[str, Any]]:
     """One engine for both shapes (its start-up is paid once); the prefix cache is reset between them."""
-    from colrec.llm.engine import open_engine
+    from colrec.llm.backends import open_engine
 
     start = time.perf_counter()
     engine = open_engine("vllm", model, dtype=dtype, memory_share=0.3, max_model_len=2048, prefix_caching=True)

@@ -96,7 +96,7 @@ def _random_copy(model: Path, target: Path) -> Path:
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from colrec.llm.engine import open_engine
+    from colrec.llm.backends import open_engine
 
     records = [json.loads(line) for line in args.prompts.read_text().splitlines()]
     prompts = [r["prompt"] for r in records]

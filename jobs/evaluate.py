@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from colrec.cf.base import Recommender
+from colrec.cf import registry
 from colrec.cf.registry import models
 from colrec.errors import ColrecError
 from colrec.evaluation import evaluate, pairwise
@@ -41,7 +41,7 @@ def run(
         return _from_predictions(ctx, window, method, split, as_of, seed)
     with ctx.transaction() as session:
         artifact, trained = latest_model(session, window.dataset_id, method, split, model_run)
-    model = Recommender.load(Path(artifact.path or ""))
+    model = registry.load(Path(artifact.path or ""))
     params = {"method": method, **split_params(split, as_of, seed), "model_run": trained.id, "k": k}
     with ctx.run("evaluate", dataset_id=window.dataset_id, params=params, as_of=as_of) as record:
         with record.timed("evaluate"):

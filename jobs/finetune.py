@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from colrec.cf.base import Recommender
+from colrec.cf import registry
 from colrec.errors import ColrecError
 from colrec.finetune import grpo, reclm, twice
 from colrec.finetune.sft import SftSettings, train_sft
@@ -155,7 +155,7 @@ def _cf_scorer(ctx: JobContext, window: Window, split: str) -> tuple[Any, int]:
     """(user, generated title) -> SASRec's score of that item for the user; None for unknown titles."""
     with ctx.transaction() as session:
         artifact, trained = latest_model(session, window.dataset_id, "sasrec", split)
-    model = Recommender.load(Path(artifact.path or ""))
+    model = registry.load(Path(artifact.path or ""))
     by_title = {twice.normal_title(t): i for i, t in window.titles.items() if t}
 
     def cf_score(user: int, title: str) -> float | None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from colrec.cf.base import Recommender
+from colrec.cf import registry
 from colrec.cf.data import seen_items
 from colrec.cf.sasrec import SASRec
 from colrec_store.repositories.datasets import dataset_id as find_dataset
@@ -35,7 +35,7 @@ def run(
     with ctx.transaction() as session:
         artifact, trained = latest_model(session, find_dataset(session, dataset), method, split, model_run)
     window = load_window(ctx, dataset, str(trained.params["split"]), as_of, serve=bool(trained.params.get("serve")))
-    model = Recommender.load(Path(artifact.path or ""))
+    model = registry.load(Path(artifact.path or ""))
     history = window.index.interactions(window.split.rows)
     if isinstance(model, SASRec):
         model.extend_history(history)  # recommend after everything known as of the date

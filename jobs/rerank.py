@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from colrec import metrics
-from colrec.cf.base import Recommender
+from colrec.cf import registry
 from colrec.cf.data import seen_items
 from colrec.cf.sasrec import SASRec
 from colrec.errors import ColrecError
@@ -117,7 +117,7 @@ def evaluate_held_out(
     with ctx.transaction() as session:
         artifact, _ = latest_model(session, window.dataset_id, base_method, split, model_run)
         raw = labelled(until(interactions.interactions(session, window.dataset_id), as_of))
-    cf = Recommender.load(Path(artifact.path or ""))
+    cf = registry.load(Path(artifact.path or ""))
     index, rows = window.index, window.split.rows
     outside = rows.filter(pl.col("part") != "test")
     known = index.interactions(outside)

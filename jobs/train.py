@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from colrec.cf import registry
 from colrec.cf.base import Recommender
 from colrec.cf.data import IdIndex, item_tokens, previous_rows
 from colrec.cf.deepfm import DeepFM
@@ -144,7 +145,7 @@ def _newest(rows: pl.DataFrame, limit: int | None) -> pl.DataFrame:
 
 def _warm_start(model: Recommender, index: IdIndex, warm: WarmStart) -> None:
     try:
-        previous = Recommender.load(warm.path)
+        previous = registry.load(warm.path)
     except (OSError, RuntimeError) as err:
         raise ColrecError(f"cannot warm-start from {warm.path}: {err}") from err
     if previous.user_ids is None or previous.item_ids is None:

@@ -218,13 +218,10 @@ class Recommender(ABC):
         tmp.replace(path)  # a crash never leaves a half-written artifact under the real name
 
     @classmethod
-    def load(cls, path: Path) -> Recommender:
-        from colrec.cf.registry import model_class
-
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-        klass = model_class(payload["model"])
-        config = klass.config_class(**_tuples(payload["config"]))
-        model = klass(config, payload["n_users"], payload["n_items"])
+    def from_payload(cls, payload: dict[str, Any]) -> Recommender:
+        """The model `save` wrote (registry.load picks the class by the payload's name)."""
+        config = cls.config_class(**_tuples(payload["config"]))
+        model = cls(config, payload["n_users"], payload["n_items"])
         model._load_state(payload["state"])
         model.user_ids, model.item_ids = payload.get("user_ids"), payload.get("item_ids")
         return model

@@ -1,8 +1,9 @@
-"""Model names as the CLI spells them."""
+"""Model names as the CLI spells them: build a model by name, load a saved one of any class."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 from colrec.cf.base import ModelConfig, Recommender
 from colrec.errors import ColrecError
@@ -44,3 +45,11 @@ def build(name: str, n_users: int, n_items: int, **overrides: object) -> Recomme
     klass = check_options(name, given)
     config: ModelConfig = klass.config_class(**given)
     return klass(config, n_users, n_items)
+
+
+def load(path: Path) -> Recommender:
+    """A model saved by `Recommender.save`, of whichever registered class saved it."""
+    import torch
+
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    return model_class(payload["model"]).from_payload(payload)

@@ -125,15 +125,3 @@ def _cpu_flags() -> str:
     except OSError:
         return ""
     return next((line.split(":", 1)[1] for line in text.splitlines() if line.startswith("flags")), "")
-
-
-def open_engine(backend: str, path: Path, name: str | None = None, **options: Any) -> Engine:
-    if backend == "vllm":
-        from colrec.llm.vllm_backend import VLLMEngine
-
-        return VLLMEngine(path, name, **options)
-    if backend == "transformers":
-        from colrec.llm.hf_backend import TransformersEngine
-
-        return TransformersEngine(path, name, **options)
-    raise ColrecError(f"unknown LLM back end {backend!r} (vllm or transformers)")

@@ -26,7 +26,7 @@ from colrec_store.config import Settings
 from colrec_store.repositories import llm_requests
 from jobs.common.console import progress
 from jobs.common.context import JobContext, one_line
-from jobs.llm.work import LLMTask
+from jobs.llm.task import LLMTask
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from colrec.cf.base import Recommender
+from colrec.cf import registry
 from colrec.cf.data import IdIndex
 from colrec.coral.env import EntitySpace, Episode, Pair
 from colrec.coral.evidence import ItemEvidence, Ratings
@@ -79,7 +79,7 @@ def world(ctx: JobContext, window: Window, split: str, cf_model: str, cf_run: in
         raise ColrecError(f"unknown retrieval {retrieval!r}; known: {', '.join(RETRIEVALS)}")
     with ctx.transaction() as session:
         artifact, trained = latest_model(session, window.dataset_id, cf_model, split, run_id=cf_run)
-    model = Recommender.load(Path(artifact.path or ""))
+    model = registry.load(Path(artifact.path or ""))
     if model.user_ids is None or model.item_ids is None:
         raise ColrecError(f"the model of run {trained.id} carries no store ids: retrain it with this version")
     index = IdIndex(np.asarray(model.user_ids), np.asarray(model.item_ids))

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from colrec import hybrid, metrics
-from colrec.cf.base import Recommender
+from colrec.cf import registry
 from colrec.cf.registry import models
 from colrec.errors import ColrecError
 from colrec.evaluation import pair_scores
@@ -82,7 +82,7 @@ def _cf_features(ctx: JobContext, window: Window, split: str,
                 artifact, trained = latest_model(session, window.dataset_id, name, split)
             except ColrecError:
                 continue  # the split has no such model: one feature fewer
-        model = Recommender.load(Path(artifact.path or ""))
+        model = registry.load(Path(artifact.path or ""))
         runs[name], columns[name] = trained.id, pair_scores(model, window.split, window.index, pairs)
     if not runs:
         raise ColrecError(f"no collaborative model trained on split {split!r}: run `colrec-jobs train -s {split}`")

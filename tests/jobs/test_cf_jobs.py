@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from colrec.cf.base import Recommender
+from colrec.cf import registry
 from jobs import evaluate, ingest, neighbours, recommend, split, train
 from jobs.common.context import JobContext
 from tests.helpers import cli_env, community_events, rows, run_cli
@@ -69,7 +69,7 @@ def test_every_model_trains_through_the_job(ctx: JobContext, community_csv: Path
     for model in ("lightgcn", "sasrec", "deepfm"):
         result = train.run(ctx, "toy", model, "temporal", epochs=3, dim=8)
         assert 0.0 <= result["auc"] <= 1.0
-        loaded = Recommender.load(Path(result["path"]))
+        loaded = registry.load(Path(result["path"]))
         assert loaded.name == model
 
 
@@ -81,7 +81,7 @@ def test_a_trained_sasrec_holds_training_events_only_and_evaluate_gives_train_me
     ingest.run(ctx, [community_csv], dataset="toy", fmt="csv", mapping="user=user,item=item,rating=rating,ts=ts")
     trained = train.run(ctx, "toy", "sasrec", "temporal", epochs=3, dim=8)
     valid_from = dt.datetime.fromisoformat(str(split.run(ctx, "toy", "temporal")["valid_from"]))
-    history = Recommender.load(Path(trained["path"])).history()  # type: ignore[attr-defined]
+    history = registry.load(Path(trained["path"])).history()  # type: ignore[attr-defined]
     assert 0 < len(history) <= trained["train"]
     assert int(history.ts.max()) < valid_from.timestamp()  # no valid or test event in the saved model
     again = evaluate.run(ctx, "toy", "sasrec", "temporal")

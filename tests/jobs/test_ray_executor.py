@@ -20,7 +20,7 @@ from colrec.llm.engine import YES_NO
 from jobs import ingest, profile, score
 from jobs.common.context import JobContext
 from jobs.llm.ray_executor import LOCAL_RAY
-from jobs.llm.work import cached_model_name
+from jobs.llm.task import cached_model_name
 from tests.helpers import rows
 
 PARTS = ("train", "valid", "test")

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from colrec.cf import registry
 from colrec.cf.base import Interactions, Recommender
 from colrec.cf.deepfm import DeepFM
 from colrec.cf.registry import build
@@ -129,7 +130,7 @@ def test_embeddings_and_save_load_round_trip(
     assert users.shape[0] == N_USERS and items.shape[0] == N_ITEMS and users.shape[1] == items.shape[1]
     assert np.isfinite(users).all() and np.isfinite(items).all()
     model.save(tmp_path / "m.pt")
-    again = Recommender.load(tmp_path / "m.pt")
+    again = registry.load(tmp_path / "m.pt")
     test = data["test"]
     np.testing.assert_allclose(
         again.score(test.users, test.items, test.ts), model.score(test.users, test.items, test.ts), rtol=1e-5, atol=1e-6

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from colrec.cf import registry
 from colrec.cf.base import Interactions, Recommender
 from colrec.cf.registry import build
 from colrec.cf.side import SideFeatures, SidePath
@@ -98,7 +99,7 @@ def test_training_with_side_features_is_deterministic_and_round_trips(data: dict
     a, b = trained("mf", train, side, seed=3), trained("mf", train, side, seed=3)
     assert np.array_equal(a.score(test.users, test.items), b.score(test.users, test.items))
     a.save(tmp_path / "mf.pt")
-    loaded = Recommender.load(tmp_path / "mf.pt")
+    loaded = registry.load(tmp_path / "mf.pt")
     assert np.array_equal(loaded.score(test.users, test.items), a.score(test.users, test.items))
     assert np.array_equal(loaded.score_all(np.arange(4)), a.score_all(np.arange(4)))
 

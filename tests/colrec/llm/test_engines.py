@@ -11,7 +11,8 @@ import pytest
 
 from colrec.errors import ColrecError
 from colrec.llm import prompts as p
-from colrec.llm.engine import Engine, GenerationParams, answer_token_ids, open_engine
+from colrec.llm.backends import open_engine
+from colrec.llm.engine import Engine, GenerationParams, answer_token_ids
 
 
 def _prompts(engine: Engine) -> list[str]:
