@@ -95,3 +95,15 @@ def tuned_models(
         .order_by(Run.id.desc())
     ).all()  # fmt: skip
     return [(artifact, run) for artifact, run in rows]
+
+
+def score_runs(session: Session, dataset_id: int, method: str, split: str) -> list[tuple[int, dict[str, Any]]]:
+    """Every successful (staged or published) score run of a method on a split, newest first, with
+    its params."""
+    rows = session.execute(
+        select(Run.id, Run.params)
+        .where(Run.dataset_id == dataset_id, Run.job == "score", Run.status.in_(("staged", "published")),
+               Run.params["method"].astext == method, Run.params["split"].astext == split)
+        .order_by(Run.id.desc())
+    ).all()  # fmt: skip
+    return [(run_id, params) for run_id, params in rows]

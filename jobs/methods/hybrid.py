@@ -22,7 +22,7 @@ from colrec.cf import registry
 from colrec.cf.registry import models
 from colrec.errors import ColrecError
 from colrec.evaluation import pair_scores
-from colrec_store.repositories.models import latest_model, latest_score_run
+from colrec_store.repositories.models import latest_model, score_runs
 from colrec_store.repositories.outputs import read_predictions, write_predictions
 from jobs.common.context import JobContext
 from jobs.common.pairs import pair_targets
@@ -46,8 +46,14 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "hybrid", ll
     params["cf_runs"], cf = _cf_features(ctx, window, split, pairs)
     features = features.hstack(cf)
     if method == "hybrid":
-        params["llm_method"], params["llm_run"], llm = _llm_feature(ctx, window, split, pairs, llm_method)
-        features = features.with_columns(pl.Series("llm", hybrid.logit(llm)))
+        params["llm_method"], params["llm_runs"], llm = _llm_feature(ctx, window, split, pairs, llm_method)
+        scored = pl.Series(~np.isnan(llm))  # a valid pair the LLM did not score is left out of the fit
+        params["valid_pairs_without_llm"] = int((~scored).sum())
+        if not (scored & (pairs["part"] == "valid")).any():
+            raise ColrecError(f"no valid pair of split {split!r} has an LLM score to fit the stack on: score the valid "
+                              "part too (`score --parts valid`, a --limit sample will do)")  # fmt: skip
+        pairs, features = pairs.filter(scored), features.filter(scored)
+        features = features.with_columns(pl.Series("llm", hybrid.logit(llm[scored.to_numpy()])))
     is_valid = (pairs["part"] == "valid").to_numpy()
     labels = pairs["label"].to_numpy()
     with ctx.run("score", dataset_id=window.dataset_id, params=params, as_of=as_of) as record:
@@ -90,23 +96,31 @@ def _cf_features(ctx: JobContext, window: Window, split: str,
 
 
 def _llm_feature(ctx: JobContext, window: Window, split: str, pairs: pl.DataFrame,
-                 method: str | None) -> tuple[str, int, np.ndarray]:  # fmt: skip
-    """The LLM's P(Yes) of every pair, from the newest score run of the method."""
-    scored = None
+                 method: str | None) -> tuple[str, list[int], np.ndarray]:  # fmt: skip
+    """The LLM's P(Yes) of the pairs (NaN where none), from the newest score runs of the method made
+    with the same model, newest first: one run of the test part and another of a valid sample serve
+    together. Every test pair must have one; a valid pair without one is left out of the fit."""
+    found: list[tuple[int, dict[str, Any]]] = []
     with ctx.transaction() as session:
         for candidate in (method,) if method else LLM_PREFERENCE:
-            try:
-                scored = (candidate, latest_score_run(session, window.dataset_id, candidate, split))
+            found = score_runs(session, window.dataset_id, candidate, split)
+            if found:
                 break
-            except ColrecError:
-                continue
-        if scored is None:
+        if not found:
             raise ColrecError(f"no LLM scores on split {split!r} for the hybrid: run `colrec-jobs score -s {split} "
                               f"--parts valid,test` first")  # fmt: skip
-        predictions = read_predictions(session, scored[1], scored[0])
-    joined = pairs.select("user_id", "item_id").join(predictions, on=["user_id", "item_id"], how="left")
-    missing = joined["score"].null_count()
+        runs = [run for run, params in found if _same_model(params, found[0][1])]
+        scored = pl.concat([read_predictions(session, run, candidate).with_columns(pl.lit(n).alias("newness"))
+                            for n, run in enumerate(runs)])  # fmt: skip
+    newest = scored.sort("newness").unique(["user_id", "item_id"], keep="first")
+    joined = pairs.select("user_id", "item_id", "part").join(newest, on=["user_id", "item_id"], how="left")
+    missing = joined.filter(pl.col("score").is_null() & (pl.col("part") == "test")).height
     if missing:
-        raise ColrecError(f"score run {scored[1]} ({scored[0]}) has no P(Yes) for {missing:,} of the {pairs.height:,} "
-                          f"valid and test pairs: score them with `--parts valid,test` and no --limit")  # fmt: skip
-    return scored[0], scored[1], joined["score"].to_numpy()
+        raise ColrecError(f"{candidate} score run(s) {', '.join(map(str, runs))} have no P(Yes) for "
+                          f"{missing:,} of the test pairs: score them all (`--parts test`, no --limit)")  # fmt: skip
+    return candidate, runs, joined["score"].fill_null(float("nan")).to_numpy()
+
+
+def _same_model(params: dict[str, Any], newest: dict[str, Any]) -> bool:
+    """Whether a score run asked the same model the same prompt as the newest one."""
+    return all(params.get(k) == newest.get(k) for k in ("model", "adapter_run", "history_len", "evidence_run"))

@@ -21,14 +21,22 @@ def test_hybrid_stacks_cf_and_llm_on_the_valid_part(llm_ctx: JobContext, tmp_pat
     assert without["features"] == ["user_rate", "user_events", "item_rate", "item_events", "mf"]
     with pytest.raises(ColrecError, match="no LLM scores"):
         score.run(llm_ctx, "d", "temporal", method="hybrid")
-    score.run(llm_ctx, "d", "temporal", parts=("test",))
-    with pytest.raises(ColrecError, match="has no P\\(Yes\\) for"):  # the valid pairs are missing
+    test_run = score.run(llm_ctx, "d", "temporal", parts=("test",))["run_id"]
+    with pytest.raises(ColrecError, match="no valid pair .* has an LLM score"):
+        score.run(llm_ctx, "d", "temporal", method="hybrid")
+    sample = score.run(llm_ctx, "d", "temporal", parts=("valid",), limit=without["valid_pairs"] - 3)
+    part = score.run(llm_ctx, "d", "temporal", method="hybrid")  # a valid sample and the whole test part
+    params = rows(llm_ctx, "select params from runs where id = :r", r=part["run_id"])[0]["params"]
+    assert params["llm_runs"] == [sample["run_id"], test_run] and params["valid_pairs_without_llm"] > 0
+    assert part["pairs"] == without["pairs"] - params["valid_pairs_without_llm"]
+    score.run(llm_ctx, "d", "temporal", parts=("valid",), history_len=5)  # another prompt: not merged with those
+    with pytest.raises(ColrecError, match="no P\\(Yes\\) for .* of the test pairs"):
         score.run(llm_ctx, "d", "temporal", method="hybrid")
     llm = score.run(llm_ctx, "d", "temporal", parts=("valid", "test"))
     both = score.run(llm_ctx, "d", "temporal", method="hybrid")
     assert both["features"][-1] == "llm" and both["pairs"] == llm["pairs"] == without["pairs"]
     params = rows(llm_ctx, "select params from runs where id = :r", r=both["run_id"])[0]["params"]
-    assert params["llm_method"] == "llm" and params["llm_run"] == llm["run_id"] and "mf" in params["cf_runs"]
+    assert params["llm_method"] == "llm" and params["llm_runs"][0] == llm["run_id"] and "mf" in params["cf_runs"]
     stored = rows(llm_ctx, "select count(*) as n, min(score) as lo, max(score) as hi from predictions "
                   "where run_id = :r and method = 'hybrid'", r=both["run_id"])[0]  # fmt: skip
     assert stored["n"] == both["pairs"] and 0 <= stored["lo"] < stored["hi"] <= 1
