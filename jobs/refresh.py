@@ -36,7 +36,7 @@ from jobs.common.context import JobContext, one_line
 
 if TYPE_CHECKING:
     from jobs.llm.work import CachedLLM
-    from jobs.methods.tuned import Tuned
+    from jobs.methods.tuned import HeldOut, Tuned
     from jobs.train import WarmStart
 
 log = logging.getLogger(__name__)
@@ -173,6 +173,7 @@ class _State:
     outputs: dict[str, Any] = field(default_factory=dict)
     llm: CachedLLM | None = None  # one engine for the rerank and its evaluation, opened on first need
     tuned: dict[str, Tuned | None] = field(default_factory=dict)  # prompt -> the tuned LLM served for it
+    held_out: HeldOut | None = None  # what a served tuned LLM must not have trained on (one load a night)
 
     def shared_llm(self, ctx: JobContext) -> CachedLLM:
         from jobs.llm.work import CachedLLM
@@ -460,23 +461,33 @@ def _tuned(ctx: JobContext, state: _State, prompt: str) -> Tuned | None:
 
 
 def _find_tuned(ctx: JobContext, state: _State, prompt: str) -> Tuned | None:
-    import polars as pl
-
-    from jobs.common.windows import load_window, split_params
-    from jobs.methods.tuned import HeldOut, newest_tuned, tuned_for
+    from jobs.methods.tuned import newest_tuned, tuned_for
 
     p = state.plan
     if not p.tuned and p.adapter_run is None:
         return None
-    rows = load_window(ctx, state.dataset, p.split, state.as_of, p.seed).split.rows
-    held_out = rows.filter(pl.col("part") != "train")
-    guard = HeldOut(split_params(p.split, state.as_of, p.seed), held_out["ts"].min() if held_out.height else None)
+    guard = _held_out(ctx, state)
     model = p.llm_model or ctx.settings.llm_model
     if p.adapter_run is not None:
         return tuned_for(ctx, _id(state), p.adapter_run, model, guard)
     found = newest_tuned(ctx, _id(state), model, prompt=prompt, split=p.split, held_out=guard)
     log.info("%s prompt: %s", prompt, f"finetune run {found.run_id}" if found else f"no tuned {model} fits")
     return found
+
+
+def _held_out(ctx: JobContext, state: _State) -> HeldOut:
+    """The night's held-out part (every part but train of the plan's split), loaded once for both prompts."""
+    import polars as pl
+
+    from jobs.common.windows import load_window, split_params
+    from jobs.methods.tuned import HeldOut
+
+    if state.held_out is None:
+        p = state.plan
+        rows = load_window(ctx, state.dataset, p.split, state.as_of, p.seed).split.rows
+        held = rows.filter(pl.col("part") != "train")
+        state.held_out = HeldOut(split_params(p.split, state.as_of, p.seed), held["ts"].min() if held.height else None)
+    return state.held_out
 
 
 def _evaluate(ctx: JobContext, state: _State) -> None:
