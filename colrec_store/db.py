@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import psycopg
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, CursorResult, Engine, Result, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -54,3 +56,19 @@ def transaction(engine: Engine) -> Iterator[Session]:
     """One session, one transaction: commits on success, rolls back on any error."""
     with session_factory(engine)() as session, session.begin():
         yield session
+
+
+def psycopg_connection(session: Session | Connection) -> psycopg.Connection:
+    """The psycopg connection under a session's transaction, for COPY (SQLAlchemy has no COPY API)."""
+    conn = session.connection() if isinstance(session, Session) else session
+    raw = conn.connection.driver_connection
+    if not isinstance(raw, psycopg.Connection):
+        raise TypeError(f"colrec needs the psycopg driver, got {type(raw).__name__}")
+    return raw
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows a DML statement touched: `Session.execute` returns a CursorResult, typed as a plain Result."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"rowcount needs the result of a DML statement, got {type(result).__name__}")
+    return result.rowcount

@@ -35,7 +35,7 @@ PARTITIONED = {"postgresql_partition_by": "LIST (dataset_id)"}
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSONB}
+    type_annotation_map = {dict[str, Any]: JSONB}  # noqa: RUF012  # SQLAlchemy reads it from the class, once
 
 
 def _now() -> Any:

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from colrec.errors import ColrecError
+from colrec_store.db import psycopg_connection
 
 READER_ROLE = "colrec_reader"
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -73,5 +74,5 @@ def _check_existing(name: str, role: dict[str, Any], force: bool) -> None:
 
 def _execute(conn: Connection, statement: sql.Composed) -> None:
     """Role DDL, composed with quoted identifiers: role names cannot be bound parameters."""
-    with conn.connection.driver_connection.cursor() as cursor:
+    with psycopg_connection(conn).cursor() as cursor:
         cursor.execute(statement)

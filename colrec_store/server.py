@@ -120,7 +120,7 @@ def _quiet(logger_name: str) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _reason(pgdata: Path, err: Exception) -> str:
+def _reason(pgdata: Path, err: OSError | subprocess.CalledProcessError) -> str:
     """Why: the server's own last log line when it got as far as writing one."""
     if isinstance(err, subprocess.CalledProcessError):
         try:
@@ -147,7 +147,7 @@ def stop(pgdata: Path) -> bool:
     """Stop the embedded server if it runs; return whether it was running."""
     if not is_running(pgdata):
         return False
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import, one per binary
 
     user = "pgserver" if _running_as_root() else None
     try:

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from colrec.errors import ColrecError
+from colrec_store.db import psycopg_connection
 from colrec_store.repositories.partitions import ensure_run_partition
 
 METRICS = {"cosine": "<=>", "l2": "<->", "ip": "<#>"}
@@ -40,7 +41,7 @@ def write_embeddings(
     if vectors.shape != (len(entity_ids), space.dim):
         raise ValueError(f"expected {len(entity_ids)} vectors of {space.dim} dims, got {vectors.shape}")
     ensure_run_partition(session, "embeddings", dataset_id, space.run_id)
-    raw = session.connection().connection.driver_connection
+    raw = psycopg_connection(session)
     register_vector(raw)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     with raw.cursor() as cursor:
@@ -67,7 +68,7 @@ def space_dim(session: Session, run_id: int, space: str) -> int | None:
 
 
 def read_embeddings(session: Session, space: Space) -> tuple[np.ndarray, np.ndarray]:
-    raw = session.connection().connection.driver_connection
+    raw = psycopg_connection(session)
     register_vector(raw)
     rows = session.execute(
         text("select entity_id, vector from embeddings where run_id = :r and space = :s order by entity_id"),
@@ -128,7 +129,7 @@ def nearest(
 def write_neighbours(
     session: Session, run_id: int, dataset_id: int, space_name: str, rows: list[tuple[int, int, int, float]]
 ) -> None:
-    raw = session.connection().connection.driver_connection
+    raw = psycopg_connection(session)
     with raw.cursor() as cursor:
         sql = "copy neighbours (run_id, space, entity_id, rank, neighbour_id, distance, dataset_id) from stdin"
         with cursor.copy(sql) as copy:
@@ -155,7 +156,7 @@ def user_neighbours(session: Session, train_run: int, users: list[int], k: int) 
     if dim is None:
         raise ColrecError(f"train run {train_run} stored no cf_user embeddings")
     rows = nearest(session, Space(train_run, "cf_user", dim), k * 3, entity_ids=users)
-    known, out = set(users), {}
+    known, out = set(users), dict[int, list[int]]()
     for user, _, neighbour, _ in rows:
         if neighbour in known:
             out.setdefault(user, []).append(neighbour)

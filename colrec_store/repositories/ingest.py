@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from colrec.errors import InputError
 from colrec.formats.base import INTERACTION_SCHEMA, ITEM_SCHEMA, USER_SCHEMA, Batch
+from colrec_store.db import psycopg_connection, rowcount
 from colrec_store.repositories.datasets import ensure_dataset
 
 _STAGING = {"stage_users": USER_SCHEMA, "stage_items": ITEM_SCHEMA, "stage_interactions": INTERACTION_SCHEMA}
@@ -111,7 +112,7 @@ def copy_frame(session: Session, table: str, frame: pl.DataFrame) -> None:
     """COPY a frame into `table` (columns by name) through psycopg, in the session's transaction."""
     columns = ", ".join(f'"{c}"' for c in frame.columns)
     payload = frame.write_csv(null_value="\\N", quote_style="non_numeric").encode()
-    raw = session.connection().connection.driver_connection
+    raw = psycopg_connection(session)
     with raw.cursor() as cursor:
         sql = f"copy {table} ({columns}) from stdin (format csv, header true, null '\\N')"
         with cursor.copy(sql) as copy:
@@ -269,7 +270,7 @@ def _imply(session: Session, dataset_id: int, column: str, table: str) -> int:
         ),
         {"d": dataset_id},
     )
-    return result.rowcount
+    return rowcount(result)
 
 
 def _insert_interactions(session: Session, dataset_id: int) -> int:
@@ -289,4 +290,4 @@ def _insert_interactions(session: Session, dataset_id: int) -> int:
         ),
         {"d": dataset_id},
     )
-    return result.rowcount
+    return rowcount(result)

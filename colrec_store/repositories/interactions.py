@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 
 import polars as pl
 from sqlalchemy.orm import Session
+
+from colrec_store.db import psycopg_connection
 
 INTERACTION_COLUMNS = {
     "interaction_id": pl.Int64,
@@ -17,9 +20,9 @@ INTERACTION_COLUMNS = {
 }
 
 
-def copy_out(session: Session, query: str, schema: dict[str, pl.DataType | type[pl.DataType]]) -> pl.DataFrame:
+def copy_out(session: Session, query: str, schema: Mapping[str, pl.DataType | type[pl.DataType]]) -> pl.DataFrame:
     """Run `query` through COPY ... TO STDOUT (CSV) and read it with polars: the fast path out."""
-    raw = session.connection().connection.driver_connection
+    raw = psycopg_connection(session)
     buffer = io.BytesIO()
     with raw.cursor() as cursor, cursor.copy(f"copy ({query}) to stdout (format csv, header true)") as copy:
         for block in copy:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from colrec_store.db import psycopg_connection
 from colrec_store.models import LlmCache
 
 
@@ -32,7 +33,7 @@ def store(session: Session, model: str, adapter: str, params_hash: str, outputs:
     answered meanwhile keeps its first answer: the same model gives the same one)."""
     if not outputs:
         return
-    raw = session.connection().connection.driver_connection
+    raw = psycopg_connection(session)
     with raw.cursor() as cursor:
         cursor.execute("create temp table if not exists llm_cache_in (prompt_hash text, output jsonb) on commit drop")
         with cursor.copy("copy llm_cache_in (prompt_hash, output) from stdin") as copy:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from colrec_store.db import psycopg_connection, rowcount
 from colrec_store.models import LlmRequest
 
 
 def enqueue(session: Session, run_id: int, prompts: list[tuple[str, str]], partition_size: int) -> int:
     """COPY (prompt hash, prompt) pairs in, `partition_size` to a partition; the number of partitions."""
-    raw = session.connection().connection.driver_connection
+    raw = psycopg_connection(session)
     with raw.cursor() as cursor:
         with cursor.copy("copy llm_requests (run_id, partition, prompt_hash, prompt) from stdin") as copy:
             for index, (prompt_hash, prompt) in enumerate(prompts):
@@ -34,4 +35,4 @@ def remove_partition(session: Session, run_id: int, partition: int) -> None:
 
 def clear(session: Session, run_id: int) -> int:
     """Drop what is left of a run's queue; the number of rows that were still waiting."""
-    return session.execute(delete(LlmRequest).where(LlmRequest.run_id == run_id)).rowcount
+    return rowcount(session.execute(delete(LlmRequest).where(LlmRequest.run_id == run_id)))

@@ -10,6 +10,7 @@ import polars as pl
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from colrec_store.db import psycopg_connection
 from colrec_store.repositories.partitions import ensure_run_partition
 
 
@@ -26,7 +27,7 @@ def write_recommendations(
     """Top-N per user, rank 1 first: item_ids/scores are [n_users, N] (or ragged lists). Entries with a
     non-finite score (a seen item filling a short list) are not recommendations and are skipped."""
     ensure_run_partition(session, "recommendations", dataset_id, run_id)
-    raw = session.connection().connection.driver_connection
+    raw = psycopg_connection(session)
     count = 0
     with raw.cursor() as cursor:
         sql = "copy recommendations (run_id, method, user_id, rank, item_id, dataset_id, score) from stdin"
@@ -48,7 +49,7 @@ def _lists(values: np.ndarray | list[list[Any]]) -> list[list[Any]]:
 def write_predictions(session: Session, *, run_id: int, dataset_id: int, method: str, user_ids: np.ndarray,
                       item_ids: np.ndarray, scores: np.ndarray, labels: np.ndarray | None = None) -> int:  # fmt: skip
     ensure_run_partition(session, "predictions", dataset_id, run_id)
-    raw = session.connection().connection.driver_connection
+    raw = psycopg_connection(session)
     labels = labels if labels is not None else np.full(len(user_ids), -1)
     with raw.cursor() as cursor:
         sql = "copy predictions (run_id, method, user_id, item_id, dataset_id, score, label) from stdin"

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from colrec.splits import end_of_day
+from colrec_store.db import rowcount
 from colrec_store.models import Base, Embedding, Interaction, ModelArtifact, Profile, Recommendation, Run
 from colrec_store.repositories.partitions import OUTPUTS, ensure_run_partition
 
@@ -37,7 +38,7 @@ def previous_refresh(session: Session, dataset: str, as_of: dt.date, config_key:
         .order_by(Run.as_of.desc(), Run.id.desc())
         .limit(1)
     ).first()  # fmt: skip
-    return (row[0], row[1]) if row else None
+    return (row[0], row[1]) if row and row[1] is not None else None
 
 
 def recent_refreshes(
@@ -99,7 +100,7 @@ def publish_steps(session: Session, parent_run_id: int) -> int:
     result = session.execute(
         update(Run).where(Run.parent_run_id == parent_run_id, Run.status == "staged").values(status="published")
     )
-    return result.rowcount
+    return rowcount(result)
 
 
 def users_with_new_interactions(session: Session, dataset_id: int, after: dt.date, until: dt.date) -> list[int]:
@@ -139,6 +140,8 @@ def _copy_rows(session: Session, model: type[Base], target_run: int, *where: Col
     table has them, take their defaults as for any new row."""
     if model.__tablename__ in OUTPUTS:
         dataset_id = session.execute(select(Run.dataset_id).where(Run.id == target_run)).scalar_one()
+        if dataset_id is None:
+            raise ValueError(f"run {target_run} has no dataset: its outputs have no partition")
         ensure_run_partition(session, model.__tablename__, dataset_id, target_run)
     columns = [c for c in model.__table__.columns if c.name not in ("id", "created_at")]
     chosen = select(*(literal(target_run) if c.name == "run_id" else c for c in columns)).where(*where)
@@ -148,17 +151,17 @@ def _copy_rows(session: Session, model: type[Base], target_run: int, *where: Col
 
 def carry_recommendations(session: Session, *, source_run: int, target_run: int, method: str, users: list[int]) -> int:
     """Copy a previous run's recommendations of these users (whose inputs did not change)."""
-    R = Recommendation  # noqa: N806
+    R = Recommendation
     return _copy_rows(session, R, target_run, R.run_id == source_run, R.method == method, R.user_id.in_(users))
 
 
 def carry_profiles(session: Session, *, source_run: int, target_run: int, kind: str, ids: list[int]) -> int:
-    P = Profile  # noqa: N806
+    P = Profile
     return _copy_rows(session, P, target_run, P.run_id == source_run, P.entity_kind == kind, P.entity_id.in_(ids))
 
 
 def carry_embeddings(session: Session, *, source_run: int, target_run: int, space: str, ids: list[int]) -> int:
-    E = Embedding  # noqa: N806
+    E = Embedding
     return _copy_rows(session, E, target_run, E.run_id == source_run, E.space == space, E.entity_id.in_(ids))
 
 

@@ -56,11 +56,11 @@ def long_tail_shares(session: Session, dataset_id: int, dataset: str, head_share
     ).all()
     n_items = session.execute(text("select items from dataset_stats where dataset = :d"), {"d": dataset}).scalar()
     ranked = sorted(counts, key=lambda r: -r[1])
-    head = {int(item) for item, _ in ranked[: int(round((n_items or len(ranked)) * head_share))]}
+    head = {int(item) for item, _ in ranked[: round((n_items or len(ranked)) * head_share)]}
     found = session.execute(
         text("select r.method, r.item_id from latest_recommendations r where r.dataset = :d"), {"d": dataset}
     ).all()
-    external = dict(session.execute(text("select external_id, id from items where dataset_id = :i"),
+    external: dict[str, int] = dict(session.execute(text("select external_id, id from items where dataset_id = :i"),
                                     {"i": dataset_id}).all())  # fmt: skip
     totals: dict[str, list[int]] = {}
     for method, item in found:

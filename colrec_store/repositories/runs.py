@@ -6,7 +6,7 @@ import datetime as dt
 import math
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
@@ -142,7 +142,7 @@ def delete_runs(session: Session, run_ids: list[int]) -> list[int]:
         return []
     steps = list(session.execute(select(Run.id).where(Run.parent_run_id.in_(run_ids))).scalars())
     drop_run_partitions(session, [*run_ids, *steps])  # their outputs go as DROP TABLEs, not row deletes
-    session.execute(Run.__table__.delete().where(Run.id.in_(run_ids)))
+    session.execute(delete(Run).where(Run.id.in_(run_ids)).execution_options(synchronize_session=False))
     return [*run_ids, *steps]
 
 
