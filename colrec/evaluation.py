@@ -3,8 +3,6 @@ over all items, HR/NDCG@K over sampled candidates) metrics, as the papers report
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -13,52 +11,34 @@ import polars as pl
 from colrec import metrics
 from colrec.cf.base import Recommender
 from colrec.cf.data import IdIndex, seen_items
-from colrec.cf.sasrec import SASRec
 from colrec.splits import Split
 
 
 def evaluate(model: Recommender, split: Split, index: IdIndex, k: int = 20) -> dict[str, Any]:
     """The model is left as it came: a sequential model's history is extended while scoring the
     later parts and restored afterwards, so a model saved after evaluation holds training events only."""
-    with _history_kept(model):
+    with model.observing():
         return _evaluate(model, split, index, k)
-
-
-@contextmanager
-def _history_kept(model: Recommender) -> Iterator[None]:
-    """A sequential model's history as it was before the block, whatever the block extended."""
-    if not isinstance(model, SASRec):
-        yield
-        return
-    trained_on = model.history()
-    try:
-        yield
-    finally:
-        model.set_history(trained_on)
 
 
 def pair_scores(model: Recommender, split: Split, index: IdIndex, pairs: pl.DataFrame) -> np.ndarray:
     """Scores of held-out pairs (user_id, item_id, ts) as `evaluate` scores them: a sequential model
     looks back on every event of the split strictly before each pair, and is left as it came."""
     asked = index.interactions(pairs.with_columns(pl.lit(0.0).alias("label")))
-    if not isinstance(model, SASRec):
-        return model.score(asked.users, asked.items)
-    with _history_kept(model):
-        model.extend_history(index.interactions(split.rows.filter(pl.col("part") != "train")))
+    with model.observing():
+        model.observe(index.interactions(split.rows.filter(pl.col("part") != "train")))
         return model.score(asked.users, asked.items, asked.ts)
 
 
 def _evaluate(model: Recommender, split: Split, index: IdIndex, k: int) -> dict[str, Any]:
     valid = index.interactions(split.part("valid"))
     test = index.interactions(split.part("test"))
-    if isinstance(model, SASRec):
-        model.extend_history(valid)  # rankings look back on everything before the test period
+    model.observe(valid)  # rankings look back on everything before the test period
     known = index.interactions(split.rows.filter(pl.col("part") != "test"))
     seen = seen_items(known.users, known.items)
     result: dict[str, Any] = {"k": k}
     result.update(_ranking(model, index, split, seen, k))
-    if isinstance(model, SASRec):
-        model.extend_history(test)  # pair scores still see only events strictly before each one
+    model.observe(test)  # pair scores still see only events strictly before each one
     valid_scores = model.score(valid.users, valid.items, valid.ts)
     test_scores = model.score(test.users, test.items, test.ts)
     result.update(pairwise(test.users, test.labels, test_scores, valid.labels, valid_scores))
@@ -71,14 +51,21 @@ def pairwise(users: np.ndarray, labels: np.ndarray, scores: np.ndarray, valid_la
     with its reason where the labels cannot define it (implicit feedback has no negatives)."""
     test_why = metrics.undefined_reason(labels, "test")
     valid_why = metrics.undefined_reason(valid_labels if valid_labels is not None else np.zeros(0), "valid")
-    out: dict[str, Any] = {"test_pairs": int(len(labels)), "test_positives": int((np.asarray(labels) > 0.5).sum())}
+    out: dict[str, Any] = {"test_pairs": len(labels), "test_positives": int((np.asarray(labels) > 0.5).sum())}
     if valid_labels is not None and valid_scores is not None:
         out.update(metrics.defined("valid_auc", lambda: metrics.auc(valid_labels, valid_scores), valid_why))
     out.update(metrics.defined("auc", lambda: metrics.auc(labels, scores), test_why))
     out.update(metrics.defined("uauc", lambda: metrics.uauc(users, labels, scores), test_why))
-    threshold = metrics.best_threshold(valid_labels, valid_scores) if valid_why is None else None
+    threshold = None
+    if valid_why is None and valid_labels is not None and valid_scores is not None:
+        threshold = metrics.best_threshold(valid_labels, valid_scores)
     f1_why = test_why or (valid_why and f"{valid_why} (F1's threshold is chosen there)")
-    out.update(metrics.defined("f1", lambda: metrics.f1_at(labels, scores, float(threshold)), f1_why))
+
+    def f1() -> float:
+        assert threshold is not None  # chosen whenever the valid part defines it, which f1_why checks
+        return metrics.f1_at(labels, scores, threshold)
+
+    out.update(metrics.defined("f1", f1, f1_why))
     if out["f1"] is not None:
         out["f1_threshold"] = threshold
     return out
@@ -128,4 +115,4 @@ def _sampled(model: Recommender, index: IdIndex, split: Split, positives: pl.Dat
 
 
 def _plain(value: Any) -> Any:
-    return metrics.rounded(value) if isinstance(value, float | np.floating) else value
+    return metrics.rounded(float(value)) if isinstance(value, float | np.floating) else value

@@ -27,13 +27,14 @@ from colrec.llm.encoder import TextEncoder, most_similar
 from colrec.llm.engine import GenerationParams, Messages, sha256
 from colrec.llm.parsing import ParseError, profile_text, repeats_itself
 from colrec.llm.prompts import ItemText, UserRecord, reclm_cold_item_profile, reclm_item_profile, reclm_user_profile
-from colrec.splits import SplitConfig, make_split, until
+from colrec.splits import SplitConfig, make_split
 from colrec_store.repositories import interactions
 from colrec_store.repositories.datasets import dataset_id as find_dataset
 from colrec_store.repositories.embeddings import Space, write_embeddings
 from colrec_store.repositories.generated import latest_neighbours, read_profiles, write_profiles
 from colrec_store.repositories.refresh import carry_embeddings, carry_profiles
 from jobs.common.context import JobContext, RunRecord
+from jobs.common.windows import events_until
 from jobs.llm.work import CachedLLM, require_item_text
 
 # SmolLM2 repeated one title to the token limit in 8 of 24 profiles without a penalty and in 1 of
@@ -98,7 +99,7 @@ def run(
             made: list[dict[str, Any]] = []
             fresh = _Fresh(carry, before, data)
             # Carried users' texts feed the item prompts just as fresh ones do.
-            user_text = {e: t for (k, e), (t, failed) in before.items() if k == "user" and not failed}
+            user_text = {e: t for (k, e), (t, failed) in before.items() if k == "user" and not failed and t is not None}
             if users:
                 made += _user_profiles(llm, data, record, limit, history_len, user_text, fresh)
             if items:
@@ -164,7 +165,7 @@ def _load(ctx: JobContext, dataset: str, as_of: dt.date | None, k: int, neighbou
           split: str | None, seed: int) -> Catalogue:  # fmt: skip
     with ctx.transaction() as session:
         dataset_id = find_dataset(session, dataset)
-        rows = until(interactions.interactions(session, dataset_id), as_of).sort("ts", "interaction_id")
+        rows = events_until(session, dataset_id, as_of)
         if split is not None:
             rows = make_split(rows, SplitConfig(name=split, as_of=as_of, seed=seed)).part("train")
         items = interactions.items(session, dataset_id)
@@ -246,7 +247,8 @@ def _item_profiles(ctx: JobContext, llm: CachedLLM, data: Catalogue, record: Run
         _parse("item", i, p, raw)
         for i, p, raw in zip(warm, prompts, llm.generate(prompts, PROFILE, record), strict=True)
     ]
-    known = {e: t for (k, e), (t, failed) in fresh.before.items() if k == "item" and not failed and e in by_item}
+    known = {e: t for (k, e), (t, failed) in fresh.before.items()
+             if k == "item" and not failed and t is not None and e in by_item}  # fmt: skip
     known.update({r["entity_id"]: r["text"] for r in made if not r["failed"]})
     cold = [i for i in targets if i not in by_item or not by_item[i]]
     if cold and known:

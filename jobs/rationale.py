@@ -15,13 +15,12 @@ from colrec.errors import ColrecError
 from colrec.llm.engine import GenerationParams, sha256
 from colrec.llm.parsing import ParseError, profile_text, repeats_itself
 from colrec.llm.prompts import ItemText, RationaleExample, twice_curation, twice_rationale
-from colrec.splits import until
 from colrec_store.repositories import interactions
 from colrec_store.repositories.datasets import dataset_id as find_dataset
 from colrec_store.repositories.generated import write_rationales
 from jobs.common.context import JobContext
 from jobs.common.recipe_data import next_item_users
-from jobs.common.windows import item_texts, load_window
+from jobs.common.windows import events_until, item_texts, load_window
 from jobs.llm.work import CachedLLM, require_item_text
 
 RATIONALE = GenerationParams(max_tokens=128, repetition_penalty=1.15)  # as profiles (jobs.profile)
@@ -84,7 +83,7 @@ def run(
                 for h, n in zip(histories, nexts, strict=True)
             ]
             raws = llm.generate(prompts, RATIONALE, record)
-            made = []
+            made: list[dict[str, Any]] = []
             for (user, _), history, item, prompt, raw in zip(targets, histories, nexts, prompts, raws, strict=True):
                 try:
                     text, failed = profile_text(raw), False
@@ -157,7 +156,7 @@ def _all_events(ctx: JobContext, dataset: str, as_of: dt.date | None, limit: int
     """Every user's events up to the date, liked or not: the last one is the next item."""
     with ctx.transaction() as session:
         dataset_id = find_dataset(session, dataset)
-        rows = until(interactions.interactions(session, dataset_id), as_of).sort("ts", "interaction_id")
+        rows = events_until(session, dataset_id, as_of)
         items = interactions.items(session, dataset_id)
     titles, descriptions = item_texts(items)
     sequences = rows.group_by("user_id", maintain_order=True).agg(pl.col("item_id")).sort("user_id")

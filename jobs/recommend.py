@@ -12,7 +12,6 @@ import numpy as np
 
 from colrec.cf import registry
 from colrec.cf.data import seen_items
-from colrec.cf.sasrec import SASRec
 from colrec_store.repositories.datasets import dataset_id as find_dataset
 from colrec_store.repositories.models import latest_model
 from colrec_store.repositories.outputs import write_recommendations
@@ -37,8 +36,7 @@ def run(
     window = load_window(ctx, dataset, str(trained.params["split"]), as_of, serve=bool(trained.params.get("serve")))
     model = registry.load(Path(artifact.path or ""))
     history = window.index.interactions(window.split.rows)
-    if isinstance(model, SASRec):
-        model.extend_history(history)  # recommend after everything known as of the date
+    model.observe(history)  # a sequential model recommends after everything known as of the date
     seen = seen_items(history.users, history.items)
     users = np.arange(window.index.n_users)
     params = {"method": method, "top": top, "model_run": trained.id, "as_of": as_of.isoformat() if as_of else None}

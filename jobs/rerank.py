@@ -18,16 +18,15 @@ import polars as pl
 from colrec import metrics
 from colrec.cf import registry
 from colrec.cf.data import seen_items
-from colrec.cf.sasrec import SASRec
 from colrec.errors import ColrecError
 from colrec.llm.prompts import History, tallrec_yes_no
-from colrec.splits import labelled, until
+from colrec.splits import labelled
 from colrec_store.repositories import interactions
 from colrec_store.repositories.models import latest_model
 from colrec_store.repositories.outputs import read_recommendations, write_recommendations
 from colrec_store.repositories.refresh import carry_recommendations
 from jobs.common.context import JobContext
-from jobs.common.windows import item_texts, load_window, split_params
+from jobs.common.windows import events_until, item_texts, load_window, split_params
 from jobs.llm.work import CachedLLM, require_item_text
 
 METHOD = "llm"
@@ -51,7 +50,7 @@ def run(
     """`llm`: an engine the caller opened and closes (a refresh shares one across its steps)."""
     with ctx.transaction() as session:
         cf = read_recommendations(session, source_run, source_method, candidates)
-        rows = labelled(until(interactions.interactions(session, dataset_id), as_of)).sort("ts", "interaction_id")
+        rows = labelled(events_until(session, dataset_id, as_of))
         items = interactions.items(session, dataset_id)
         before: set[int] = set()
         if carry_from is not None:
@@ -116,13 +115,12 @@ def evaluate_held_out(
     window = load_window(ctx, dataset, split, as_of, seed)
     with ctx.transaction() as session:
         artifact, _ = latest_model(session, window.dataset_id, base_method, split, model_run)
-        raw = labelled(until(interactions.interactions(session, window.dataset_id), as_of))
+        raw = labelled(events_until(session, window.dataset_id, as_of))
     cf = registry.load(Path(artifact.path or ""))
     index, rows = window.index, window.split.rows
     outside = rows.filter(pl.col("part") != "test")
     known = index.interactions(outside)
-    if isinstance(cf, SASRec):
-        cf.extend_history(known)  # the lists come after everything before the test part
+    cf.observe(known)  # a sequential model's lists come after everything before the test part
     positives = rows.filter((pl.col("part") == "test") & (pl.col("label") == 1))
     truth = {int(u): set(g["item_id"].to_list()) for (u,), g in positives.group_by("user_id")}
     tested = np.array(sorted(truth))

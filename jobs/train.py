@@ -16,8 +16,7 @@ import polars as pl
 
 from colrec.cf import registry
 from colrec.cf.base import Recommender
-from colrec.cf.data import IdIndex, item_tokens, previous_rows
-from colrec.cf.deepfm import DeepFM
+from colrec.cf.data import IdIndex, previous_rows
 from colrec.cf.registry import build
 from colrec.errors import ColrecError
 from colrec.evaluation import evaluate
@@ -73,8 +72,7 @@ def run(
     index = window.index
     model = build(model_name, index.n_users, index.n_items, epochs=epochs, dim=dim, lr=lr, seed=seed,
                   sparse=sparse or None)  # fmt: skip
-    if isinstance(model, DeepFM):
-        model.set_item_tokens(item_tokens(window.item_attributes))
+    model.prepare(window.item_attributes)
     model.user_ids, model.item_ids = index.users, index.items
     features, side_info, text_vectors = side_features(ctx, window, side, split, profile_run)
     if features is not None:

@@ -11,15 +11,18 @@ from __future__ import annotations
 import dataclasses
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from torch import nn
 
 from colrec.cf.side import ENTITY_BUFFERS, SideFeatures, SidePaths
+from colrec.metrics import auc
 
 EpochHook = Callable[[int, dict[str, float]], None]
 
@@ -74,6 +77,7 @@ class Recommender(ABC):
     name: ClassVar[str]
     config_class: ClassVar[type[ModelConfig]]
     takes_side_features: ClassVar[bool] = False  # RecLM's profile fusion (colrec.cf.side)
+    module: nn.Module  # the network; each model builds its own in __init__
 
     def __init__(self, config: ModelConfig, n_users: int, n_items: int) -> None:
         self.config = config
@@ -83,12 +87,46 @@ class Recommender(ABC):
         self.user_ids: np.ndarray | None = None
         self.item_ids: np.ndarray | None = None
 
+    # --- what a model takes from the window besides interactions ---------------------------
+    def prepare(self, item_attributes: Sequence[str | None]) -> None:
+        """Before fit: the items' attributes (JSON text per item index), for a model that uses them
+        (DeepFM's attribute tokens); the others ignore them."""
+        return None
+
+    def observe(self, events: Interactions) -> None:
+        """Events a later score or list may look back on (valid and test after training, everything
+        before a night's lists): a sequential model (SASRec) adds them to its history, others ignore them."""
+        return None
+
+    @contextmanager
+    def observing(self) -> Iterator[None]:
+        """A block whose `observe` calls are forgotten at its end: the model is left as it came."""
+        yield
+
     # --- training -------------------------------------------------------------------------
     @abstractmethod
     def fit(
         self, train: Interactions, valid: Interactions | None = None, on_epoch: EpochHook | None = None
     ) -> dict[str, Any]:
         """Train; with `valid`, keep the epoch with the best validation AUC. Returns a report."""
+
+    def _epochs(self, epochs: int, patience: int, one_epoch: Callable[[], float],
+                valid_auc: Callable[[], float] | None, on_epoch: EpochHook | None) -> dict[str, Any]:  # fmt: skip
+        """The loop every model shares: `one_epoch` (returns its mean loss), the validation AUC, the
+        hook, early stopping on that AUC, and the best epoch's weights restored at the end."""
+        stopper, history = EarlyStopping(patience), []
+        for epoch in range(epochs):
+            self.module.train()
+            stats = {"loss": one_epoch()}
+            if valid_auc is not None:
+                stats["valid_auc"] = valid_auc()
+            history.append(stats)
+            if on_epoch:
+                on_epoch(epoch, stats)
+            if "valid_auc" in stats and stopper.update(epoch, stats["valid_auc"], self.module):
+                break
+        stopper.restore(self.module)
+        return {"epochs_run": len(history), "best_epoch": stopper.best_epoch, "history": history}
 
     # --- inference ------------------------------------------------------------------------
     @abstractmethod
@@ -148,16 +186,16 @@ class Recommender(ABC):
                 raise ValueError(f"{kind} side vectors: {matrix.shape[0]} rows for {rows} {kind}s")
         seed_everything(self.config.seed)
         cfg = self.config
-        self.module.side = SidePaths(side, cfg.dim, cfg.side_hidden, cfg.side_id_dropout)  # type: ignore[attr-defined]
+        self.module.side = SidePaths(side, cfg.dim, cfg.side_hidden, cfg.side_id_dropout)
 
     def _side_state(self) -> dict[str, Any]:
-        side = getattr(self.module, "side", None)  # type: ignore[attr-defined]
+        side = getattr(self.module, "side", None)
         return {"side": side.shapes() if side is not None else None}
 
     def _restore_side(self, state: dict[str, Any]) -> None:
         if state.get("side"):
             cfg = self.config
-            self.module.side = SidePaths.from_shapes(state["side"], cfg.dim, cfg.side_hidden, cfg.side_id_dropout)  # type: ignore[attr-defined]
+            self.module.side = SidePaths.from_shapes(state["side"], cfg.dim, cfg.side_hidden, cfg.side_id_dropout)
 
     # --- warm start -----------------------------------------------------------------------
     def _entity_rows(self, previous: Recommender, users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray] | None:
@@ -178,7 +216,7 @@ class Recommender(ABC):
         rows = self._entity_rows(previous, np.asarray(users, np.int64), np.asarray(items, np.int64))
         if rows is None:
             raise ValueError(f"{self.name} models do not warm-start")
-        old, new = previous.module.state_dict(), self.module.state_dict()  # type: ignore[attr-defined]
+        old, new = previous.module.state_dict(), self.module.state_dict()
         if old.keys() != new.keys():
             raise ValueError("the previous model has other parts (side features on one side only?)")
         for name, tensor in new.items():
@@ -192,7 +230,7 @@ class Recommender(ABC):
                 tensor.copy_(old[name])
             else:
                 raise ValueError(f"cannot warm-start {name}: shape {tuple(old[name].shape)} -> {tuple(tensor.shape)}")
-        self.module.load_state_dict(new)  # type: ignore[attr-defined]
+        self.module.load_state_dict(new)
 
     # --- persistence ----------------------------------------------------------------------
     @abstractmethod
@@ -264,6 +302,13 @@ class SeenIndex:
                 break
             items[clash] = rng.integers(0, self.n_items, size=int(clash.sum()))
         return items
+
+
+def validation_auc(model: Recommender, valid: Interactions | None) -> Callable[[], float] | None:
+    """The validation AUC a model's epochs stop on (None without valid pairs): its pair scores."""
+    if valid is None or not len(valid):
+        return None
+    return lambda: auc(valid.labels, model.score(valid.users, valid.items))
 
 
 class EarlyStopping:

@@ -9,6 +9,7 @@ negatives).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,6 @@ import torch
 from torch import nn
 
 from colrec.cf.base import (
-    EarlyStopping,
     EpochHook,
     Interactions,
     ModelConfig,
@@ -25,8 +25,9 @@ from colrec.cf.base import (
     SeenIndex,
     batches,
     seed_everything,
+    validation_auc,
 )
-from colrec.metrics import auc
+from colrec.cf.data import item_tokens
 
 
 @dataclass
@@ -70,6 +71,7 @@ class DeepFM(Recommender):
     name = "deepfm"
     config_class = DeepFMConfig
     config: DeepFMConfig
+    module: DeepFMModule
 
     def __init__(self, config: DeepFMConfig, n_users: int, n_items: int, item_tokens: np.ndarray | None = None) -> None:
         super().__init__(config, n_users, n_items)
@@ -80,9 +82,14 @@ class DeepFM(Recommender):
         )
         self.module = DeepFMModule(n_users, n_items, int(self.item_tokens.max()), config)
 
-    def set_item_tokens(self, item_tokens: np.ndarray) -> None:
-        """Give the item attributes (before fit): rebuilds the network with the token vocabulary."""
-        self.__init__(self.config, self.n_users, self.n_items, item_tokens)  # type: ignore[misc]
+    def prepare(self, item_attributes: Sequence[str | None]) -> None:
+        """The items' attribute tokens (before fit): rebuilds the network with their vocabulary."""
+        self.set_item_tokens(item_tokens(list(item_attributes)))
+
+    def set_item_tokens(self, tokens: np.ndarray) -> None:
+        seed_everything(self.config.seed)  # the network starts as a fresh one with these tokens would
+        self.item_tokens = torch.as_tensor(tokens, dtype=torch.long)
+        self.module = DeepFMModule(self.n_users, self.n_items, int(self.item_tokens.max()), self.config)
 
     def _forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.module(users, items, self.item_tokens[items])
@@ -96,9 +103,8 @@ class DeepFM(Recommender):
         implicit = not train.has_negatives
         seen = SeenIndex(train.users, train.items, self.n_items)
         optimizer = torch.optim.Adam(self.module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        stopper, history = EarlyStopping(cfg.patience), []
-        for epoch in range(cfg.epochs):
-            self.module.train()
+
+        def one_epoch() -> float:
             total = 0.0
             for idx in batches(len(train), cfg.batch_size, generator):
                 rows = idx.numpy()
@@ -113,16 +119,10 @@ class DeepFM(Recommender):
                 loss.backward()
                 optimizer.step()
                 total += loss.item() * len(rows)
-            stats = {"loss": total / max(len(train), 1)}
-            if valid is not None and len(valid):
-                stats["valid_auc"] = auc(valid.labels, self.score(valid.users, valid.items))
-            history.append(stats)
-            if on_epoch:
-                on_epoch(epoch, stats)
-            if "valid_auc" in stats and stopper.update(epoch, stats["valid_auc"], self.module):
-                break
-        stopper.restore(self.module)
-        return {"loss": "bce", "epochs_run": len(history), "best_epoch": stopper.best_epoch, "history": history}
+            return total / max(len(train), 1)
+
+        report = self._epochs(cfg.epochs, cfg.patience, one_epoch, validation_auc(self, valid), on_epoch)
+        return {"loss": "bce", **report}
 
     @torch.no_grad()
     def score(self, users: np.ndarray, items: np.ndarray, ts: np.ndarray | None = None) -> np.ndarray:

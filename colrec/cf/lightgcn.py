@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 from colrec.cf.base import (
-    EarlyStopping,
     EpochHook,
     Interactions,
     ModelConfig,
@@ -21,9 +20,9 @@ from colrec.cf.base import (
     SeenIndex,
     batches,
     seed_everything,
+    validation_auc,
 )
 from colrec.cf.side import SidePaths
-from colrec.metrics import auc
 
 
 @dataclass
@@ -82,6 +81,7 @@ class LightGCN(Recommender):
     config_class = LightGCNConfig
     takes_side_features = True
     config: LightGCNConfig
+    module: LightGCNModule
 
     def __init__(self, config: LightGCNConfig, n_users: int, n_items: int) -> None:
         super().__init__(config, n_users, n_items)
@@ -104,9 +104,8 @@ class LightGCN(Recommender):
         if self.module.side is not None:
             self.module.side.mark_trained(train.users, train.items)
         optimizer = torch.optim.Adam(self.module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        stopper, history = EarlyStopping(cfg.patience), []
-        for epoch in range(cfg.epochs):
-            self.module.train()
+
+        def one_epoch() -> float:
             self._final = None
             total = 0.0
             for idx in batches(len(data), cfg.batch_size, generator):
@@ -129,18 +128,12 @@ class LightGCN(Recommender):
                 loss.backward()
                 optimizer.step()
                 total += loss.item() * len(idx)
-            self._final = None
-            stats = {"loss": total / max(len(data), 1)}
-            if valid is not None and len(valid):
-                stats["valid_auc"] = auc(valid.labels, self.score(valid.users, valid.items))
-            history.append(stats)
-            if on_epoch:
-                on_epoch(epoch, stats)
-            if "valid_auc" in stats and stopper.update(epoch, stats["valid_auc"], self.module):
-                break
-        stopper.restore(self.module)
-        self._final = None
-        return {"loss": self.loss, "epochs_run": len(history), "best_epoch": stopper.best_epoch, "history": history}
+            self._final = None  # the weights moved: propagate again before scoring
+            return total / max(len(data), 1)
+
+        report = self._epochs(cfg.epochs, cfg.patience, one_epoch, validation_auc(self, valid), on_epoch)
+        self._final = None  # the best epoch's weights are back
+        return {"loss": self.loss, **report}
 
     @torch.no_grad()
     def _embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:

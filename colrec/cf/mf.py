@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from colrec.cf.base import (
-    EarlyStopping,
     EpochHook,
     Interactions,
     ModelConfig,
@@ -23,10 +22,10 @@ from colrec.cf.base import (
     SeenIndex,
     batches,
     seed_everything,
+    validation_auc,
 )
 from colrec.cf.side import SidePaths
 from colrec.errors import ColrecError
-from colrec.metrics import auc
 
 
 @dataclass
@@ -79,6 +78,7 @@ class MF(Recommender):
     config_class = MFConfig
     takes_side_features = True
     config: MFConfig
+    module: MFModule
 
     def __init__(self, config: MFConfig, n_users: int, n_items: int) -> None:
         super().__init__(config, n_users, n_items)
@@ -100,9 +100,8 @@ class MF(Recommender):
         if self.module.side is not None:
             self.module.side.mark_trained(train.users, train.items)
         optimizer = _Optimizers(self.module, cfg)
-        stopper, history = EarlyStopping(cfg.patience), []
-        for epoch in range(cfg.epochs):
-            self.module.train()
+
+        def one_epoch() -> float:
             total = 0.0
             for idx in batches(len(data), cfg.batch_size, generator):
                 users = torch.from_numpy(data.users[idx.numpy()])
@@ -117,16 +116,10 @@ class MF(Recommender):
                 loss.backward()
                 optimizer.step()
                 total += loss.item() * len(idx)
-            stats = {"loss": total / max(len(data), 1)}
-            if valid is not None and len(valid):
-                stats["valid_auc"] = auc(valid.labels, self.score(valid.users, valid.items))
-            history.append(stats)
-            if on_epoch:
-                on_epoch(epoch, stats)
-            if "valid_auc" in stats and stopper.update(epoch, stats["valid_auc"], self.module):
-                break
-        stopper.restore(self.module)
-        return {"loss": self.loss, "epochs_run": len(history), "best_epoch": stopper.best_epoch, "history": history}
+            return total / max(len(data), 1)
+
+        report = self._epochs(cfg.epochs, cfg.patience, one_epoch, validation_auc(self, valid), on_epoch)
+        return {"loss": self.loss, **report}
 
     @torch.no_grad()
     def score(self, users: np.ndarray, items: np.ndarray, ts: np.ndarray | None = None) -> np.ndarray:
@@ -165,6 +158,7 @@ class _Optimizers:
 
     def __init__(self, module: MFModule, cfg: MFConfig) -> None:
         tables = [module.user, module.item, module.user_bias, module.item_bias]
+        self.steps: list[torch.optim.Optimizer]
         if not cfg.sparse:
             self.steps = [torch.optim.Adam(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)]
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from colrec.cf.base import ModelConfig, Recommender
 from colrec.errors import ColrecError
@@ -41,7 +42,7 @@ def check_options(name: str, options: Iterable[str] = (), side_features: bool = 
 
 def build(name: str, n_users: int, n_items: int, **overrides: object) -> Recommender:
     """A fresh model with its default config, updated by the non-None overrides."""
-    given = {k: v for k, v in overrides.items() if v is not None}
+    given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}  # names checked below
     klass = check_options(name, given)
     config: ModelConfig = klass.config_class(**given)
     return klass(config, n_users, n_items)

@@ -11,6 +11,8 @@ of the next one.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +21,6 @@ import torch
 from torch import nn
 
 from colrec.cf.base import (
-    EarlyStopping,
     EpochHook,
     Interactions,
     ModelConfig,
@@ -78,6 +79,7 @@ class SASRec(Recommender):
     name = "sasrec"
     config_class = SASRecConfig
     config: SASRecConfig
+    module: SASRecModule
 
     def __init__(self, config: SASRecConfig, n_users: int, n_items: int) -> None:
         super().__init__(config, n_users, n_items)
@@ -110,6 +112,17 @@ class SASRec(Recommender):
         """Add later events (e.g. valid and test) to the history that scoring looks back on."""
         self._set_history(self.history().concat(events))
 
+    def observe(self, events: Interactions) -> None:
+        self.extend_history(events)
+
+    @contextmanager
+    def observing(self) -> Iterator[None]:
+        trained_on = self.history()
+        try:
+            yield
+        finally:
+            self.set_history(trained_on)
+
     def histories(self, users: np.ndarray, ts: np.ndarray | None) -> torch.Tensor:
         """[N, max_len] item ids + 1 of each user's last positives strictly before ts (0 = pad)."""
         users = np.asarray(users, dtype=np.int64)
@@ -141,9 +154,8 @@ class SASRec(Recommender):
             valid_histories = self.histories(valid.users, valid.ts)
             self._set_history(train)
         optimizer = torch.optim.Adam(self.module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        stopper, history = EarlyStopping(cfg.patience), []
-        for epoch in range(cfg.epochs):
-            self.module.train()
+
+        def one_epoch() -> float:
             total = 0.0
             for idx in batches(len(data), cfg.batch_size, generator):
                 rows = idx.numpy()
@@ -159,16 +171,17 @@ class SASRec(Recommender):
                 loss.backward()
                 optimizer.step()
                 total += loss.item() * len(rows)
-            stats = {"loss": total / max(len(data), 1)}
-            if valid_histories is not None and valid is not None:
-                stats["valid_auc"] = auc(valid.labels, self._score_histories(valid_histories, valid.items))
-            history.append(stats)
-            if on_epoch:
-                on_epoch(epoch, stats)
-            if "valid_auc" in stats and stopper.update(epoch, stats["valid_auc"], self.module):
-                break
-        stopper.restore(self.module)
-        return {"loss": self.loss, "epochs_run": len(history), "best_epoch": stopper.best_epoch, "history": history}
+            return total / max(len(data), 1)
+
+        valid_auc = None
+        if valid_histories is not None and valid is not None:
+            held, seen_later = valid_histories, valid
+
+            def valid_auc() -> float:
+                return auc(seen_later.labels, self._score_histories(held, seen_later.items))
+
+        report = self._epochs(cfg.epochs, cfg.patience, one_epoch, valid_auc, on_epoch)
+        return {"loss": self.loss, **report}
 
     # --- inference ----------------------------------------------------------------------------
     @torch.no_grad()

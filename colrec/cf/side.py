@@ -33,6 +33,11 @@ class SideFeatures:
 
 
 class SidePath(nn.Module):
+    # Buffers (saved with the weights, never trained), declared so their type is known.
+    features: torch.Tensor
+    has_side: torch.Tensor
+    has_id: torch.Tensor
+
     def __init__(self, features: np.ndarray, dim: int, hidden: int, id_dropout: float = 0.0) -> None:
         super().__init__()
         # While training, drop the ID part of this share of entities (DropoutNet's trick): the MLP
@@ -96,8 +101,8 @@ class SidePaths(nn.Module):
     def shapes(self) -> dict[str, tuple[int, int] | None]:
         """What `from_shapes` needs to rebuild the paths before loading their weights."""
         return {
-            "users": tuple(self.users.features.shape) if self.users is not None else None,  # type: ignore[dict-item]
-            "items": tuple(self.items.features.shape) if self.items is not None else None,  # type: ignore[dict-item]
+            "users": _shape(self.users.features) if self.users is not None else None,
+            "items": _shape(self.items.features) if self.items is not None else None,
         }
 
     @classmethod
@@ -108,3 +113,8 @@ class SidePaths(nn.Module):
             return np.zeros(shape, dtype=np.float32) if shape is not None else None
 
         return cls(SideFeatures(zeros(shapes["users"]), zeros(shapes["items"])), dim, hidden, id_dropout)
+
+
+def _shape(matrix: torch.Tensor) -> tuple[int, int]:
+    rows, columns = matrix.shape
+    return int(rows), int(columns)

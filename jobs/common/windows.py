@@ -1,5 +1,5 @@
-"""Loading a dataset's interactions as of a date and cutting the requested split (shared by the
-split, train, evaluate and recommend jobs)."""
+"""Loading a dataset's interactions as of a date (`events_until`, the one loader every job reads
+events through) and cutting the requested split (`load_window`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
+from sqlalchemy.orm import Session
 
 from colrec.cf.data import IdIndex
-from colrec.splits import Split, SplitConfig, make_split
+from colrec.splits import Split, SplitConfig, make_split, until
 from colrec_store.repositories import interactions
 from colrec_store.repositories.datasets import dataset_id as find_dataset
 from jobs.common.context import JobContext
@@ -31,13 +32,18 @@ class Window:
         return {int(u): f["item_id"].to_list() for (u,), f in liked.group_by("user_id", maintain_order=True)}
 
 
+def events_until(session: Session, dataset_id: int, as_of: dt.date | None) -> pl.DataFrame:
+    """Every interaction of a dataset up to the date (None: all), oldest first."""
+    return until(interactions.interactions(session, dataset_id), as_of).sort("ts", "interaction_id")
+
+
 def load_window(
     ctx: JobContext, dataset: str, split: str, as_of: dt.date | None = None, seed: int = 0, *, serve: bool = False
 ) -> Window:
     """`serve`: every interaction up to the date in train, labelled as `split` labels them."""
     with ctx.transaction() as session:
         dataset_id = find_dataset(session, dataset)
-        rows = interactions.interactions(session, dataset_id)
+        rows = events_until(session, dataset_id, None)  # the split applies as_of itself
         users = interactions.user_ids(session, dataset_id)
         items = interactions.items(session, dataset_id)
     cut = make_split(rows, SplitConfig(name=split, as_of=as_of, seed=seed, serve=serve))
