@@ -11,14 +11,16 @@ setup:
 demo: setup
 	$(BIN)/colrec-jobs demo $(if $(DATA),--data $(DATA))
 
-test: setup
-	$(BIN)/ruff check colrec colrec_store jobs migrations tests benchmarks
-	$(BIN)/ruff format --check colrec colrec_store jobs migrations tests benchmarks
-	$(BIN)/python -m pytest
+# The rules are kept by tools: ruff (style, RUF), import-linter (the layers, pyproject's contracts),
+# mypy (types), then the tests with coverage (its floor: pyproject's fail_under).
+test: lint
+	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered
 
 lint: setup
 	$(BIN)/ruff check colrec colrec_store jobs migrations tests benchmarks
 	$(BIN)/ruff format --check colrec colrec_store jobs migrations tests benchmarks
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench-ingest: setup
 	$(BIN)/python benchmarks/ingest_copy_vs_orm.py $(if $(DATA),--data $(DATA))

@@ -93,10 +93,10 @@ def main() -> None:
     with scratch_server() as admin_url:
         for rows in (int(r) for r in args.rows.split(",")):
             result = measure(admin_url, rows)
-            print(result, flush=True)  # noqa: T201 - a benchmark reports as it goes
+            print(result, flush=True)
             results.append(result)
     path = write_results("ingest_scale", {"goal": "colrec_share_of_copy >= 0.5", "sizes": results})
-    print(f"wrote {path}")  # noqa: T201
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -72,14 +72,14 @@ def main() -> None:
                 for side in sides:
                     result = train.run(ctx, args.dataset, model, split, side=side, epochs=args.epochs)
                     row = {"split": split, "model": model, "side": side, **{k: result.get(k) for k in KEYS}}
-                    print(row)  # noqa: T201
+                    print(row)
                     rows.append(row)
     _overheads(rows)
     out = {"dataset": args.dataset, "profiles_limit": args.profiles, "splits": args.splits, "profile_runs": profiled,
            "rows": rows, "llm_model": Settings().llm_model, "text_encoder": Settings().text_encoder}  # fmt: skip
     name = f"profile_fusion-{args.dataset}" + ("-profiles" if args.profiles else "")
     name += "" if args.splits == SPLITS else "-" + args.splits.replace(",", "-")
-    print(f"written to {write_results(name, out)}")  # noqa: T201
+    print(f"written to {write_results(name, out)}")
 
 
 def _overheads(rows: list[dict[str, Any]]) -> None:

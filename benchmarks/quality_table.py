@@ -156,8 +156,8 @@ def main() -> None:
         table = json.loads((RESULTS / f"{name}.json").read_text())
     else:
         table = measure(JobContext(Settings()), args.dataset, args.split)
-        print(f"wrote {write_results(name, table)}")  # noqa: T201
-    print(markdown(table))  # noqa: T201
+        print(f"wrote {write_results(name, table)}")
+    print(markdown(table))
     if args.readme:
         write_readme(table)
 

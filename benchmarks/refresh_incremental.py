@@ -81,8 +81,8 @@ def main() -> None:
         "ratio_llm_calls": round(inc["llm_calls"] / max(ful["llm_calls"], 1), 4),
     }  # fmt: skip
     for key in ("ratio_total_seconds", "ratio_rerank_seconds", "ratio_llm_calls"):
-        print(f"{key}: {results[key]}")  # noqa: T201
-    print(f"written to {write_results(f'refresh_incremental-{label}', results)}")  # noqa: T201
+        print(f"{key}: {results[key]}")
+    print(f"written to {write_results(f'refresh_incremental-{label}', results)}")
 
 
 if __name__ == "__main__":

@@ -56,13 +56,13 @@ def main() -> None:
     for round_no in range(args.rounds):
         for case in cases:
             times[case] += _epoch_seconds(case, train, items, users, args.epochs)
-            print(round_no, case, round(statistics.median(times[case]), 4))  # noqa: T201
+            print(round_no, case, round(statistics.median(times[case]), 4))
     rows = _rows(times)
     for row in rows:
-        print(row)  # noqa: T201
+        print(row)
     out = {"data": str(args.data), "interactions": len(train), "epochs_per_round": args.epochs,
            "rounds": args.rounds, "rows": rows}  # fmt: skip
-    print(f"written to {write_results('side_overhead', out)}")  # noqa: T201
+    print(f"written to {write_results('side_overhead', out)}")
 
 
 def _load(data: Path) -> tuple[Interactions, np.ndarray, np.ndarray]:

@@ -25,7 +25,7 @@ FOLDS = 5
 def rate_features(train: pl.DataFrame, pairs: pl.DataFrame, prior: float = PRIOR) -> pl.DataFrame:
     """For each pair (user_id, item_id): user_rate, item_rate (smoothed positive rates in `train`,
     which has user_id, item_id, label) and user_events, item_events (log1p of their counts)."""
-    rate = float(train["label"].mean() or 0.0) if train.height else 0.5
+    rate = float(train.select(pl.col("label").mean()).item() or 0.0) if train.height else 0.5
     out = pairs.select("user_id", "item_id")
     for key in ("user", "item"):
         column = f"{key}_id"

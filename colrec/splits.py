@@ -135,7 +135,11 @@ def _temporal(rows: pl.DataFrame, config: SplitConfig) -> Split:
         .otherwise(pl.lit("test"))
     )
     kept = rows.filter(pl.col("ts") >= start).with_columns(part.alias("part"))
-    info = {"start": start.isoformat(), "valid_from": valid_from.isoformat(), "test_from": test_from.isoformat()}
+    info: dict[str, object] = {
+        "start": start.isoformat(),
+        "valid_from": valid_from.isoformat(),
+        "test_from": test_from.isoformat(),
+    }
     return Split(config, kept, info=info)
 
 
@@ -152,7 +156,7 @@ def _k_core(rows: pl.DataFrame, k: int) -> pl.DataFrame:
 def _long_tail(rows: pl.DataFrame, config: SplitConfig) -> Split:
     rows = _k_core(rows, config.core)
     popularity = rows.group_by("item_id").len().sort(["len", "item_id"], descending=[True, False])
-    n_head = int(round(popularity.height * config.head_share))
+    n_head = round(popularity.height * config.head_share)
     head = popularity.head(n_head)["item_id"]
     rows = rows.with_columns(pl.col("item_id").is_in(head.implode()).alias("head"))
     draw = _uniform(rows.height, config.seed)
@@ -225,7 +229,7 @@ def _ratio_parts(rows: pl.DataFrame, config: SplitConfig) -> pl.DataFrame:
 def _zero_shot(rows: pl.DataFrame, config: SplitConfig) -> Split:
     items = np.sort(rows["item_id"].unique().to_numpy())
     rng = np.random.default_rng(config.seed)
-    held_out = rng.choice(items, size=int(round(items.size * config.zero_shot_items)), replace=False)
+    held_out = rng.choice(items, size=round(items.size * config.zero_shot_items), replace=False)
     cold = pl.col("item_id").is_in(pl.Series(held_out).implode())
     warm = _ratio_parts(rows.filter(~cold), config)
     warm = warm.with_columns(

@@ -50,6 +50,7 @@ def run(ctx: JobContext, dataset: str, split: str, *, recipe: str = "yesno", bas
     if prompt not in PROMPTS:
         raise ColrecError(f"unknown prompt {prompt!r}; known: {', '.join(PROMPTS)}")
     config = config or {"yesno": YesNoConfig, "twice": twice.TwiceConfig, "reclm": reclm.ReclmConfig}[recipe]()
+    _check_config(recipe, config)
     base_name = base_model or ctx.settings.llm_model
     base = resolve(ctx.settings.models_path, base_name)
     if isinstance(config, YesNoConfig):
@@ -63,9 +64,9 @@ def run(ctx: JobContext, dataset: str, split: str, *, recipe: str = "yesno", bas
     if recipe == "yesno":
         params["prompt"] = prompt
         train = _yesno(ctx, window, base, split, limit, seed, history_len, evidence_run, params, config)
-    elif recipe == "twice":
+    elif isinstance(config, twice.TwiceConfig):
         train = _twice(ctx, window, base, split, limit, seed, history_len, params, config)
-    else:
+    elif isinstance(config, reclm.ReclmConfig):
         train = _reclm(ctx, window, base, split, limit, seed, history_len, params, config)
     checkpoints = ctx.settings.models_path / "finetune" / _key(window.dataset_id, params)
     full = isinstance(config, YesNoConfig) and config.tuning == "full"
@@ -78,6 +79,12 @@ def run(ctx: JobContext, dataset: str, split: str, *, recipe: str = "yesno", bas
                          metrics=dict(record.metrics))  # fmt: skip
             record.finish(session, "published")
     return {"run_id": record.id, "adapter": str(adapter), **record.metrics}
+
+
+def _check_config(recipe: str, config: SftSettings | twice.TwiceConfig | reclm.ReclmConfig) -> None:
+    wanted = {"yesno": SftSettings, "twice": twice.TwiceConfig, "reclm": reclm.ReclmConfig}[recipe]
+    if not isinstance(config, wanted):
+        raise ColrecError(f"finetune --recipe {recipe} takes a {wanted.__name__}, got {type(config).__name__}")
 
 
 def _yesno(ctx: JobContext, window: Window, base: Path, split: str, limit: int | None, seed: int, history_len: int,

@@ -129,7 +129,7 @@ def run_sql(ctx: JobContext, dataset: str, source: SqlIngest) -> IngestCounts:
                 batch = _checked(frame, mapping, bool(source.items_query))
                 staging.add(batch)
                 if "ts" in mapping:
-                    newest = max(newest or 0, int(batch.interactions["ts_us"].max()))  # type: ignore[arg-type]
+                    newest = max(newest or 0, int(batch.interactions.select(pl.col("ts_us").max()).item()))
                 bar.advance(shown, frame.height)
         with record.timed("load"):
             try:

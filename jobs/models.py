@@ -23,6 +23,6 @@ def run_list(ctx: JobContext) -> list[dict[str, Any]]:
             "prepared": is_prepared(root, spec.name),
             "path": str(model_path(root, spec.name)),
             "note": spec.note,
-        }  # fmt: skip
+        }
         for spec in CATALOG.values()
     ]

@@ -106,7 +106,7 @@ def choose_served(
     base's on the same users by the most, on average over the last SERVE_NIGHTS nights that have
     it, and the base (the first CF method) until some method has that evidence."""
     chosen = ctx.settings.serve_method
-    served = {"fallback": base, "setting": chosen}
+    served: dict[str, Any] = {"fallback": base, "setting": chosen}
     if chosen != "auto":
         if chosen in published:
             return {**served, "method": chosen, "why": f"COLREC_SERVE_METHOD={chosen}"}

@@ -279,7 +279,7 @@ def _ingest(ctx: JobContext, state: _State) -> None:
         state.outputs["interactions_added"] = counts.interactions_added
     elif state.plan.source_sql:
         p = state.plan
-        sql = ingest.SqlIngest(p.source_sql, p.source_map, p.items_sql, p.item_map, since_last=p.since_last)
+        sql = ingest.SqlIngest(state.plan.source_sql, p.source_map, p.items_sql, p.item_map, since_last=p.since_last)
         state.outputs["interactions_added"] = ingest.run_sql(ctx, state.dataset, sql).interactions_added
     with ctx.transaction() as session:
         state.dataset_id = find_dataset(session, state.dataset)
@@ -486,7 +486,8 @@ def _held_out(ctx: JobContext, state: _State) -> HeldOut:
         p = state.plan
         rows = load_window(ctx, state.dataset, p.split, state.as_of, p.seed).split.rows
         held = rows.filter(pl.col("part") != "train")
-        state.held_out = HeldOut(split_params(p.split, state.as_of, p.seed), held["ts"].min() if held.height else None)
+        first = held.select(pl.col("ts").min()).item() if held.height else None  # a datetime (UTC)
+        state.held_out = HeldOut(split_params(p.split, state.as_of, p.seed), first)
     return state.held_out
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +55,8 @@ class RetrieveConfig:
     assess_users: int = 200  # users the LLM self-assesses (the paper: 10,000)
     holdout: float = 0.1  # share of users kept out of CAR training to measure it
     cf_model: str = "sasrec"
-    car: car.CarConfig = car.CarConfig()
-    sare: sare.SareConfig = sare.SareConfig()
+    car: car.CarConfig = field(default_factory=car.CarConfig)
+    sare: sare.SareConfig = field(default_factory=sare.SareConfig)
 
 
 @dataclass(frozen=True)

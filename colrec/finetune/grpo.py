@@ -39,7 +39,7 @@ def load_policy(base: Path, adapter: Path) -> Any:
     return PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
 
 
-def train_grpo(policy: Any, dataset: Any, reward_funcs: Sequence[Callable[..., list[float]] | Any],
+def train_grpo(policy: Any, dataset: Any, reward_funcs: Sequence[Callable[..., list[float | None]] | Any],
                settings: GrpoSettings, out: Path, checkpoints: Path, name: str,
                reward_processing_classes: Any = None) -> dict[str, Any]:  # fmt: skip
     """`dataset`: rows with a conversational `prompt` plus the columns the reward functions read."""

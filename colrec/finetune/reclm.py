@@ -78,6 +78,8 @@ def prompt_dataset(prompts: Sequence[Messages]) -> Any:
 
 def train_reward_model(base: Path, dataset: Any, settings: SftSettings, out: Path, checkpoints: Path) -> dict[str, Any]:
     """A LoRA reward model on the base, merged and saved whole into `out` (GRPO loads it by path)."""
+    from datasets import Dataset
+    from peft import PeftModel
     from transformers import AutoTokenizer
     from trl import RewardConfig, RewardTrainer
 
@@ -87,12 +89,16 @@ def train_reward_model(base: Path, dataset: Any, settings: SftSettings, out: Pat
     training.quiet_loading()
     trainer = RewardTrainer(model=str(base), args=args, train_dataset=dataset,
                             peft_config=settings.lora.peft_config("SEQ_CLS", modules_to_save=["score"]))  # fmt: skip
-    if len(trainer.train_dataset) == 0:  # the trainer drops pairs longer than max_length
+    kept = trainer.train_dataset
+    if not isinstance(kept, Dataset) or len(kept) == 0:  # the trainer drops pairs longer than max_length
         raise ValueError(f"every preference pair is longer than max_length={settings.max_length} tokens")
     adapter = out.with_name(out.name + "-adapter")
     result = run_trainer(trainer, "reclm-reward", checkpoints, adapter)
+    if not isinstance(trainer.model, PeftModel):
+        raise TypeError(f"the reward trainer should hold a peft model, got {type(trainer.model).__name__}")
     merged = trainer.model.merge_and_unload()
-    merged.config.pad_token_id = trainer.processing_class.pad_token_id
+    tokenizer = AutoTokenizer.from_pretrained(str(base))  # the trainer's processing class is this one
+    merged.config.pad_token_id = tokenizer.pad_token_id
     merged.save_pretrained(str(out))
-    AutoTokenizer.from_pretrained(str(base)).save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
     return result

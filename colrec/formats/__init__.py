@@ -3,4 +3,4 @@
 from colrec.formats.base import Batch
 from colrec.formats.registry import FORMATS, parse
 
-__all__ = ["Batch", "FORMATS", "parse"]
+__all__ = ["FORMATS", "Batch", "parse"]

@@ -70,7 +70,8 @@ def parse_amazon_2023(paths: list[Path], all_items: bool = False) -> Batch:
 def _parse(paths: list[Path], fields: AmazonFields, all_items: bool) -> Batch:
     reviews_path, meta_path = _roles(paths, fields)
     interactions = _reviews(reviews_path, fields)
-    items, warnings, metrics = None, (), {}
+    items, metrics = None, {}
+    warnings: tuple[str, ...] = ()
     if meta_path is not None:
         items = _meta(meta_path, fields)
         if not all_items:
@@ -103,7 +104,8 @@ def _with_unlisted(items: pl.DataFrame, interactions: pl.DataFrame, meta_path: P
 
 def _roles(paths: list[Path], fields: AmazonFields) -> tuple[Path, Path | None]:
     files = [f for p in paths for f in (sorted(x for x in p.iterdir() if ".json" in x.name) if p.is_dir() else [p])]
-    reviews, meta = [], []
+    reviews: list[Path] = []
+    meta: list[Path] = []
     for path in files:
         if not path.exists():
             raise InputError(f"{path}: no such file or directory")

@@ -146,7 +146,7 @@ def split_fields(lines: pl.DataFrame, path: Path, sep: str, names: list[str]) ->
     return parts.select("line", *[pl.col("parts").list.get(i).str.strip_chars().alias(n) for i, n in enumerate(names)])
 
 
-def cast_checked(frame: pl.DataFrame, path: Path, column: str, dtype: Any, required: bool = True) -> pl.DataFrame:
+def cast_checked(frame: pl.DataFrame, path: Path | str, column: str, dtype: Any, required: bool = True) -> pl.DataFrame:
     """Cast a string column; the first value that does not parse (or is missing when required)
     stops the ingest with its line."""
     raw = pl.col(column)

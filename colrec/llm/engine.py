@@ -63,9 +63,7 @@ class Engine(ABC):
     def render(self, messages: Messages) -> str:
         """Chat messages as the model's prompt text, ending where the assistant's answer starts; no
         text inside them can become one of this tokenizer's special tokens."""
-        return self.tokenizer.apply_chat_template(
-            self.defuse.messages(messages), tokenize=False, add_generation_prompt=True
-        )
+        return rendered(self.tokenizer, self.defuse.messages(messages))
 
     @abstractmethod
     def generate(self, prompts: list[str], params: GenerationParams, adapter: Path | None = None) -> list[str]:
@@ -93,7 +91,15 @@ def answer_token_ids(tokenizer: Any) -> tuple[int, int]:
     return ids[0], ids[1]
 
 
-def yes_probability(yes_logit: np.ndarray, no_logit: np.ndarray) -> np.ndarray:
+def rendered(tokenizer: Any, messages: Messages) -> str:
+    """The chat template's text (not tokens) ending where the assistant's answer starts."""
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    if not isinstance(text, str):
+        raise TypeError(f"the chat template gave {type(text).__name__}, not text")
+    return text
+
+
+def yes_probability(yes_logit: np.ndarray | float, no_logit: np.ndarray | float) -> np.ndarray:
     """Two-way softmax, computed stably."""
     top = np.maximum(yes_logit, no_logit)
     yes, no = np.exp(yes_logit - top), np.exp(no_logit - top)

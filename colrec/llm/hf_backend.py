@@ -44,7 +44,7 @@ class TransformersEngine(Engine):
         self.base = (
             AutoModelForCausalLM.from_pretrained(str(self.path), dtype=getattr(torch, dtype),
                                                  attn_implementation=attention.register())
-            .to(self.device).eval()
+            .to(self.device).eval()  # type: ignore[arg-type]  # transformers types `.to` as taking a model
         )  # fmt: skip
         self.model: Any = self.base
         self.adapters: dict[str, str] = {}  # path -> adapter name inside the peft model

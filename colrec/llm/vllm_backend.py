@@ -43,7 +43,7 @@ class VLLMEngine(Engine):
         self.chunk = chunk
         self.llm = LLM(
             model=str(self.path),
-            dtype=dtype,
+            dtype=dtype,  # type: ignore[arg-type]  # one of engine.DTYPES, checked where settings are read
             seed=seed,
             enable_prefix_caching=prefix_caching,
             gpu_memory_utilization=memory_share,  # on CPU: the share of RAM for the KV cache

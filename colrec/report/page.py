@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from colrec.report.svg import bar_chart, histogram, line_chart
+from colrec.report.charts import bar_chart, histogram, line_chart
 
 HEADLINE = ("auc", "uauc", "recall@20", "ndcg@20", "hr@10", "ndcg@10", "cf_ndcg@10", "f1")
 PROSPECTIVE = ("ndcg@10", "hr@10", "recall@10")
@@ -189,10 +189,21 @@ svg.chart {{ margin: 0.5em 1em 0.5em 0; border: 1px solid #eee; }}
 <body><h1>{title}</h1><p>generated {generated}</p>
 {body}
 <script>
-// Marks the page as laid out by a browser, with the size of every chart (the report test reads it).
+// Marks the page as laid out by a browser: how many charts have a width, and how many of their
+// labels the browser drew outside their chart (clipped). The report test reads both.
 window.addEventListener("load", () => {{
-  const sizes = [...document.querySelectorAll("svg.chart")].map(s => s.getBoundingClientRect().width);
-  document.body.dataset.charts = String(sizes.filter(w => w > 0).length);
+  const charts = [...document.querySelectorAll("svg.chart")];
+  const clipped = [];
+  for (const chart of charts) {{
+    const box = chart.getBoundingClientRect();
+    for (const label of chart.querySelectorAll("text")) {{
+      const r = label.getBoundingClientRect();
+      if (r.width && (r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 ||
+                      r.bottom > box.bottom + 0.5)) clipped.push(label.textContent);
+    }}
+  }}
+  document.body.dataset.charts = String(charts.filter(c => c.getBoundingClientRect().width > 0).length);
+  document.body.dataset.clippedLabels = clipped.join(" | ");
 }});
 </script>
 </body></html>

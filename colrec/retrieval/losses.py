@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -53,8 +54,12 @@ class SelfAssessedInfoNCE(CrossEncoderMNRL):
     plays the part of the paper's similarity, divided by the temperature."""
 
     def __init__(self, model: nn.Module, temperature: float = 0.02) -> None:
-        super().__init__(model, num_negatives=None, scale=1.0 / temperature, activation_fn=nn.Sigmoid())
+        # sentence-transformers types `model` as its CrossEncoder and `scale` as int; any module and float work.
+        scale: Any = 1.0 / temperature
+        super().__init__(model, num_negatives=None, scale=scale, activation_fn=nn.Sigmoid())  # type: ignore[arg-type]
         self.temperature = temperature
 
-    def get_in_batch_negatives(self, anchors: list[str], candidates: list[list[str]]) -> Iterator[list[str]]:
-        return iter(())
+    def get_in_batch_negatives(
+        self, anchors: list[str], candidates: list[list[str]]
+    ) -> Generator[list[str], None, None]:
+        yield from ()

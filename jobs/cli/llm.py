@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -109,7 +109,7 @@ def finetune(
     seed: SeedOpt = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Train a LoRA adapter (peft + trl) on a split's training pairs; rerun to resume from its last checkpoint."""
+    """Tune the LLM on a split's training pairs (yesno: every weight or LoRA, by --tuning); rerun to resume."""
     from colrec.finetune.grpo import GrpoSettings
     from colrec.finetune.reclm import ReclmConfig
     from colrec.finetune.sft import SftSettings
@@ -117,11 +117,16 @@ def finetune(
     from colrec.finetune.yesno import YesNoConfig
     from jobs import finetune as job
 
-    schedule = {"epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "seed": seed}
+    schedule: dict[str, Any] = {"epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "seed": seed}
     sft = SftSettings(**schedule, lr=lr or 1e-4)
     grpo = GrpoSettings(max_steps=grpo_steps, seed=seed)
-    configs = {"twice": lambda: TwiceConfig(sft=sft, grpo=grpo), "reclm": lambda: ReclmConfig(sft=sft, grpo=grpo)}
-    config = configs.get(recipe, lambda: YesNoConfig(**schedule, lr=lr, packed=packed, tuning=tuning, bf16=bf16))()
+    config: SftSettings | TwiceConfig | ReclmConfig
+    if recipe == "twice":
+        config = TwiceConfig(sft=sft, grpo=grpo)
+    elif recipe == "reclm":
+        config = ReclmConfig(sft=sft, grpo=grpo)
+    else:
+        config = YesNoConfig(**schedule, lr=lr, packed=packed, tuning=tuning, bf16=bf16)
     result = job.run(job_context(typer_ctx), dataset, split, recipe=recipe, base_model=base_model, prompt=prompt,
                      limit=limit, as_of=as_date(as_of), seed=seed, config=config)  # fmt: skip
     show(result, as_json, f"{dataset}: {recipe} adapter on {split}")

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from colrec_store.repositories.datasets import check_dataset_name
 from jobs.cli.common import AllowUntitledOpt, AsOfOpt, DatasetOpt, ExecutorOpt, JsonOpt, as_date, job_context, show
 from jobs.common import console
+
+if TYPE_CHECKING:  # the refresh module (and what it imports) loads only when a command runs
+    from jobs.refresh import RefreshPlan
 
 MethodsOpt = Annotated[
     str, typer.Option("--methods", help="Collaborative models, comma-separated; the first feeds neighbours and rerank.")
@@ -74,7 +77,7 @@ AllowFutureOpt = Annotated[
 ]
 
 
-def _plan(options: dict[str, Any]) -> object:
+def _plan(options: dict[str, Any]) -> RefreshPlan:
     """The refresh plan from a command's options (its `locals()`: every plan option has one name)."""
     from jobs.refresh import DEFAULT_STEPS, RefreshPlan
 
@@ -145,7 +148,7 @@ def refresh(
 
     plan = _plan(locals())
     ctx = job_context(typer_ctx, executor, allow_untitled)
-    result = job.run(ctx, dataset, plan, as_date(as_of), allow_future=allow_future)  # type: ignore[arg-type]
+    result = job.run(ctx, dataset, plan, as_date(as_of), allow_future=allow_future)
     show(result, as_json, f"{dataset}: refresh")
 
 
@@ -181,7 +184,7 @@ def backfill(
 
     plan = _plan(locals())
     ctx = job_context(typer_ctx, executor, allow_untitled)
-    rows = job.run(ctx, dataset, plan, start.date(), end.date(), job.parse_every(every),  # type: ignore[arg-type]
+    rows = job.run(ctx, dataset, plan, start.date(), end.date(), job.parse_every(every),
                    allow_future=allow_future)  # fmt: skip
     if as_json:
         console.print_json(rows)
@@ -228,7 +231,7 @@ def schedule(
     from jobs import schedule as job
 
     plan = _plan(locals())
-    job.run(job_context(typer_ctx), dataset, cron, plan, run_now)  # type: ignore[arg-type]
+    job.run(job_context(typer_ctx), dataset, cron, plan, run_now)
 
 
 def prune(

@@ -72,7 +72,7 @@ def twice_data(ctx: JobContext, window: Window, history_len: int, limit: int | N
     for user in users:
         *before, target = sequences[user]
         history = [titles[i] for i in before[-history_len:]]
-        items.update(before[-history_len:] + [target])
+        items.update([*before[-history_len:], target])
         answer = f"<item>{titles[target]}</item>"
         data.sft.append((twice_next_item(history, reasoning=False), answer))
         if (user, target) in rationales:
@@ -93,7 +93,7 @@ def _about(window: Window, item: int) -> str:
     """What the store says about an item: its description, else its attributes (e.g. genres)."""
     if item in window.descriptions:
         return window.descriptions[item][:400]
-    position = int(window.index.item_index([item])[0])
+    position = int(window.index.item_index(np.array([item]))[0])
     raw = window.item_attributes[position]
     attributes = json.loads(raw) if raw else {}
     parts = [f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in sorted(attributes.items())]

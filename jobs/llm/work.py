@@ -21,7 +21,7 @@ from colrec.llm.backend_choice import EngineRates
 from colrec.llm.backend_choice import choose as choose_backend
 from colrec.llm.catalog import resolve
 from colrec.llm.defuse import Defuser
-from colrec.llm.engine import YES_NO, Engine, GenerationParams, resolve_dtype, sha256
+from colrec.llm.engine import YES_NO, Engine, GenerationParams, rendered, resolve_dtype, sha256
 from jobs.common.console import progress
 from jobs.common.context import JobContext, RunRecord
 from jobs.llm.task import CHUNK, GENERATE_TASK, YES_NO_TASK, LLMTask, Output, open_llm
@@ -99,9 +99,7 @@ class CachedLLM:
         if not hasattr(self, "_tokenizer"):
             self._tokenizer = AutoTokenizer.from_pretrained(str(self.path))
             self._defuse = Defuser(self._tokenizer)
-        return self._tokenizer.apply_chat_template(
-            self._defuse.messages(messages), tokenize=False, add_generation_prompt=True
-        )
+        return rendered(self._tokenizer, self._defuse.messages(messages))
 
     def score_yes_no(self, prompts: list[str], record: RunRecord) -> np.ndarray:
         outputs = self._cached(prompts, self._task(YES_NO_TASK, YES_NO, record), record)

@@ -145,9 +145,9 @@ def score_prompts(ctx: JobContext, window: Window, targets: pl.DataFrame, method
     params.update(cf_model=cf_model, cf_run=data.cf_run, retrieval=retrieval, retrieval_steps=steps)
     built = CoralPrompts([], [], params)
     for episode in retrieve(policy, data.space, data.pairs(targets), steps, max_steps, seed):
-        found = data.ratings.evidence(episode)
-        built.messages.append(data.prompt(episode, found))
-        built.evidence += _evidence_rows(data, episode, found, method)
+        evidence = data.ratings.evidence(episode)
+        built.messages.append(data.prompt(episode, evidence))
+        built.evidence += _evidence_rows(data, episode, evidence, method)
     return built
 
 
@@ -162,8 +162,8 @@ def _evidence_rows(data: CoralWorld, episode: Episode, found: list[ItemEvidence]
     out = []
     for rank, (u, i) in enumerate(zip(episode.users, episode.items, strict=True), 1):
         out.append({**base, "rank": rank, "entity_kind": "user", "entity_id": int(users[u]), "payload": {}})
-        found = shown.get(i)
-        payload = ({"liked_by": [int(users[x]) for x in found.liked_by],
-                    "disliked_by": [int(users[x]) for x in found.disliked_by]} if found else {})  # fmt: skip
+        item = shown.get(i)
+        payload = ({"liked_by": [int(users[x]) for x in item.liked_by],
+                    "disliked_by": [int(users[x]) for x in item.disliked_by]} if item else {})  # fmt: skip
         out.append({**base, "rank": rank, "entity_kind": "item", "entity_id": int(items[i]), "payload": payload})
     return out

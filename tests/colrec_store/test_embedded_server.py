@@ -53,7 +53,7 @@ def test_embedded_server_asks_every_role_for_its_password(tmp_path: Path) -> Non
         assert "connect with: postgresql://downstream@/postgres?host=" in granted.stdout
         assert secret.read_text().strip() not in granted.stdout
         for user, password in (("postgres", "WRONG"), ("downstream", "WRONG"), ("nobody", "")):
-            with pytest.raises(psycopg.OperationalError, match="password authentication failed|no password"):
+            with pytest.raises(psycopg.OperationalError, match=r"password authentication failed|no password"):
                 psycopg.connect(host=socket, dbname="postgres", user=user, password=password).close()
         with psycopg.connect(host=socket, dbname="postgres", user="downstream", password="right-pw") as conn:
             conn.execute("select count(*) from latest_runs")

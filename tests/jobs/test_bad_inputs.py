@@ -75,7 +75,7 @@ CASES = [
             {"e.csv": "user,item,label,ts\n" + f"u1,i1,{value},881250949\n"},
             LABELS,
             r"{dir}/e.csv:2: field 'label' must be 0 or 1",
-        )  # fmt: skip
+        )
         for value in ("7", "-3")
     ],
     Case(

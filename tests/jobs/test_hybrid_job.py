@@ -22,7 +22,7 @@ def test_hybrid_stacks_cf_and_llm_on_the_valid_part(llm_ctx: JobContext, tmp_pat
     with pytest.raises(ColrecError, match="no LLM scores"):
         score.run(llm_ctx, "d", "temporal", method="hybrid")
     test_run = score.run(llm_ctx, "d", "temporal", parts=("test",))["run_id"]
-    with pytest.raises(ColrecError, match="no valid pair .* has an LLM score"):
+    with pytest.raises(ColrecError, match=r"no valid pair .* has an LLM score"):
         score.run(llm_ctx, "d", "temporal", method="hybrid")
     sample = score.run(llm_ctx, "d", "temporal", parts=("valid",), limit=without["valid_pairs"] - 3)
     part = score.run(llm_ctx, "d", "temporal", method="hybrid")  # a valid sample and the whole test part
@@ -30,7 +30,7 @@ def test_hybrid_stacks_cf_and_llm_on_the_valid_part(llm_ctx: JobContext, tmp_pat
     assert params["llm_runs"] == [sample["run_id"], test_run] and params["valid_pairs_without_llm"] > 0
     assert part["pairs"] == without["pairs"] - params["valid_pairs_without_llm"]
     score.run(llm_ctx, "d", "temporal", parts=("valid",), history_len=5)  # another prompt: not merged with those
-    with pytest.raises(ColrecError, match="no P\\(Yes\\) for .* of the test pairs"):
+    with pytest.raises(ColrecError, match=r"no P\(Yes\) for .* of the test pairs"):
         score.run(llm_ctx, "d", "temporal", method="hybrid")
     llm = score.run(llm_ctx, "d", "temporal", parts=("valid", "test"))
     both = score.run(llm_ctx, "d", "temporal", method="hybrid")

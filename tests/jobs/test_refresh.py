@@ -144,7 +144,7 @@ def test_every_option_of_a_plan_is_checked_before_the_first_step(toy: JobContext
     runs_before = rows(toy, "select count(*) as n from runs")[0]["n"]
     with pytest.raises(ColrecError, match="'bogus'"):
         refresh.run(toy, "toy", dataclasses.replace(CF_ONLY, steps=(*CF_ONLY.steps, "rerank"), llm_model="bogus"), DAY1)
-    with pytest.raises(ColrecError, match="--source .*nowhere.csv: no such file"):
+    with pytest.raises(ColrecError, match=r"--source .*nowhere.csv: no such file"):
         plan = dataclasses.replace(
             CF_ONLY, steps=("ingest", *CF_ONLY.steps), source=("nowhere.csv",), source_format="csv"
         )

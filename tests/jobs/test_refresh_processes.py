@@ -55,7 +55,7 @@ def test_kill_9_mid_step_publishes_nothing_and_the_next_refresh_completes(toy: J
     assert rows(toy, "select count(*) as n from latest_recommendations")[0]["n"] == 0
 
     proc = _spawn(toy, "refresh", "-d", "toy", "--as-of", "2021-03-01", *PLAN)
-    out, err = proc.communicate(timeout=300)
+    _out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert len(published_refreshes(toy)) == 1
     abandoned = rows(toy, "select status, error from runs where job = 'refresh' and status <> 'published'")
@@ -82,7 +82,7 @@ def test_scheduler_runs_now_and_stops_on_sigterm(toy: JobContext) -> None:
         assert [j["id"] for j in jobs] == ["refresh:toy"]  # the one-off start-up run is gone, the nightly stays
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "scheduler stopped" in err
 

@@ -45,3 +45,6 @@ def test_report_renders_tables_and_charts(settings: Settings, tiny_model: Path, 
     charts = re.search(r'<body data-charts="(\d+)"', dom)
     assert charts is not None, dom[:500]  # the page's script ran after layout
     assert int(charts.group(1)) == html.count('<svg class="chart"') >= 5  # every chart laid out with a width
+    clipped = re.search(r'data-clipped-labels="([^"]*)"', dom)
+    assert clipped is not None and clipped.group(1) == ""  # every axis label and title inside its chart
+    assert "<script src" not in html and 'href="http' not in html  # one file: no external asset

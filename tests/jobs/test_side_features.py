@@ -50,7 +50,7 @@ def test_profiles_fused_into_mf_come_from_the_split_and_are_counted(side_ctx: Jo
             "select space, count(*) as n from embeddings where run_id in (:a, :b) group by space",
             a=made["run_id"],
             b=result["run_id"],
-        )  # fmt: skip
+        )
     }
     assert params["side"] == "text+profiles" and params["profile_run"] == made["run_id"]
     assert params["users_with_profile"] == vectors.get("profile_user", 0) <= 8

