@@ -3,9 +3,12 @@ nights. Thin: each parses its options and calls its job; `register` adds them to
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
 import typer
 
@@ -72,9 +75,60 @@ TunedOpt = Annotated[
     typer.Option("--tuned/--no-tuned", help="rerank, score: serve the newest published yesno finetune run of the "
                  "model, split and prompt that trained on nothing held out (--no-tuned: the base model)."),
 ]  # fmt: skip
+PlanModelOpt = Annotated[str | None, typer.Option(help="LLM of the LLM steps (default: COLREC_LLM_MODEL).")]
 AllowFutureOpt = Annotated[
     bool, typer.Option("--allow-future", help="Accept an as-of date after today (UTC); refused otherwise.")
 ]
+
+
+# The refresh plan's options, in the order --help shows them: refresh, backfill and schedule take
+# them all through `plan_options` (one definition, not three signatures), plus a source group each.
+PLAN_OPTIONS: list[tuple[str, Any, Any]] = [
+    ("methods", MethodsOpt, "mf"), ("split", PlanSplitOpt, "random"), ("steps", StepsOpt, None),
+    ("epochs", EpochsOpt, None), ("warm_epochs", WarmEpochsOpt, 3), ("full_every", FullEveryOpt, 7),
+    ("rerank_users", RerankUsersOpt, None), ("rerank_eval_users", RerankEvalUsersOpt, 200),
+    ("profile_limit", ProfileLimitOpt, None), ("score_limit", ScoreLimitOpt, None), ("side", PlanSideOpt, "none"),
+    ("sparse", PlanSparseOpt, False), ("evaluate_every", EvaluateEveryOpt, 1), ("model", PlanModelOpt, None),
+    ("adapter_run", AdapterRunOpt, None), ("tuned", TunedOpt, True),
+]  # fmt: skip
+FILE_SOURCE: list[tuple[str, Any, Any]] = [("source", SourceOpt, None), ("source_format", SourceFormatOpt, None)]
+SQL_SOURCE: list[tuple[str, Any, Any]] = [
+    ("sql", SourceSqlOpt, None), ("source_map", SourceMapOpt, None), ("items_sql", ItemsSqlOpt, None),
+    ("item_map", ItemMapOpt, None), ("since_last", SinceLastOpt, False),
+]  # fmt: skip
+
+
+def plan_options(*sources: list[tuple[str, Any, Any]]) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """A command whose `plan` parameter is a RefreshPlan: Typer sees the plan's options (and the
+    source groups given) in place of `plan`, and the command gets them as one RefreshPlan."""
+    options = [*PLAN_OPTIONS, *(option for group in sources for option in group)]
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        # `plan`'s own annotation names a class imported only for type checkers: read it as object.
+        hints = get_type_hints(command, include_extras=True, localns={"RefreshPlan": object})
+        parameters: list[inspect.Parameter] = []
+        for own in inspect.signature(command).parameters.values():
+            if own.name != "plan":
+                parameters.append(own.replace(annotation=hints[own.name]))
+                continue
+            parameters += [inspect.Parameter(name, own.kind, default=default, annotation=annotation)
+                           for name, annotation, default in options]  # fmt: skip
+
+        @functools.wraps(command)
+        def with_plan(**values: Any) -> None:
+            plan = _plan({name: values.pop(name) for name, _, _ in options})
+            command(plan=plan, **values)
+
+        with_plan.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]  # read by Typer through inspect.signature
+        with_plan.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+        return with_plan
+
+    return decorate
+
+
+# `plan`'s default in a command's own signature: plan_options replaces the parameter before Typer
+# or any caller sees it, so this value is never used.
+PLAN: Any = None
 
 
 def _plan(options: dict[str, Any]) -> RefreshPlan:
@@ -109,33 +163,12 @@ def _plan(options: dict[str, Any]) -> RefreshPlan:
     )
 
 
+@plan_options(FILE_SOURCE, SQL_SOURCE)
 def refresh(
     typer_ctx: typer.Context,
     dataset: DatasetOpt,
     as_of: AsOfOpt = None,
-    methods: MethodsOpt = "mf",
-    split: PlanSplitOpt = "random",
-    steps: StepsOpt = None,
-    epochs: EpochsOpt = None,
-    warm_epochs: WarmEpochsOpt = 3,
-    full_every: FullEveryOpt = 7,
-    rerank_users: RerankUsersOpt = None,
-    rerank_eval_users: RerankEvalUsersOpt = 200,
-    profile_limit: ProfileLimitOpt = None,
-    score_limit: ScoreLimitOpt = None,
-    side: PlanSideOpt = "none",
-    sparse: PlanSparseOpt = False,
-    evaluate_every: EvaluateEveryOpt = 1,
-    model: Annotated[str | None, typer.Option(help="LLM of the LLM steps (default: COLREC_LLM_MODEL).")] = None,
-    adapter_run: AdapterRunOpt = None,
-    tuned: TunedOpt = True,
-    source: SourceOpt = None,
-    source_format: SourceFormatOpt = None,
-    sql: SourceSqlOpt = None,
-    source_map: SourceMapOpt = None,
-    items_sql: ItemsSqlOpt = None,
-    item_map: ItemMapOpt = None,
-    since_last: SinceLastOpt = False,
+    plan: RefreshPlan = PLAN,
     executor: ExecutorOpt = None,
     allow_untitled: AllowUntitledOpt = False,
     allow_future: AllowFutureOpt = False,
@@ -146,34 +179,19 @@ def refresh(
     Exit 0 only when published (or already published); 75 when another refresh of the dataset is running."""
     from jobs import refresh as job
 
-    plan = _plan(locals())
     ctx = job_context(typer_ctx, executor, allow_untitled)
     result = job.run(ctx, dataset, plan, as_date(as_of), allow_future=allow_future)
     show(result, as_json, f"{dataset}: refresh")
 
 
+@plan_options()
 def backfill(
     typer_ctx: typer.Context,
     dataset: DatasetOpt,
     start: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First as-of date.")],
     end: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Last as-of date (included).")],
     every: Annotated[str, typer.Option(help="Step between dates: 1d, 7d, 30d, 2w.")] = "1d",
-    methods: MethodsOpt = "mf",
-    split: PlanSplitOpt = "random",
-    steps: StepsOpt = None,
-    epochs: EpochsOpt = None,
-    warm_epochs: WarmEpochsOpt = 3,
-    full_every: FullEveryOpt = 7,
-    rerank_users: RerankUsersOpt = None,
-    rerank_eval_users: RerankEvalUsersOpt = 200,
-    profile_limit: ProfileLimitOpt = None,
-    score_limit: ScoreLimitOpt = None,
-    side: PlanSideOpt = "none",
-    sparse: PlanSparseOpt = False,
-    evaluate_every: EvaluateEveryOpt = 1,
-    model: Annotated[str | None, typer.Option(help="LLM of the LLM steps.")] = None,
-    adapter_run: AdapterRunOpt = None,
-    tuned: TunedOpt = True,
+    plan: RefreshPlan = PLAN,
     executor: ExecutorOpt = None,
     allow_untitled: AllowUntitledOpt = False,
     allow_future: AllowFutureOpt = False,
@@ -182,7 +200,6 @@ def backfill(
     """A refresh per date, oldest first; dates already published are skipped (rerun to resume)."""
     from jobs import backfill as job
 
-    plan = _plan(locals())
     ctx = job_context(typer_ctx, executor, allow_untitled)
     rows = job.run(ctx, dataset, plan, start.date(), end.date(), job.parse_every(every),
                    allow_future=allow_future)  # fmt: skip
@@ -192,6 +209,7 @@ def backfill(
         console.print_table(f"{dataset}: backfill", rows, ["as_of", "status", "run_id"])
 
 
+@plan_options(SQL_SOURCE)
 def schedule(
     typer_ctx: typer.Context,
     dataset: Annotated[
@@ -205,32 +223,11 @@ def schedule(
     ],
     cron: Annotated[str, typer.Option(help="Crontab expression, UTC.")] = "0 2 * * *",
     run_now: Annotated[bool, typer.Option("--run-now", help="Also refresh once at start-up.")] = False,
-    methods: MethodsOpt = "mf",
-    split: PlanSplitOpt = "random",
-    steps: StepsOpt = None,
-    epochs: EpochsOpt = None,
-    warm_epochs: WarmEpochsOpt = 3,
-    full_every: FullEveryOpt = 7,
-    rerank_users: RerankUsersOpt = None,
-    rerank_eval_users: RerankEvalUsersOpt = 200,
-    profile_limit: ProfileLimitOpt = None,
-    score_limit: ScoreLimitOpt = None,
-    side: PlanSideOpt = "none",
-    sparse: PlanSparseOpt = False,
-    evaluate_every: EvaluateEveryOpt = 1,
-    model: Annotated[str | None, typer.Option(help="LLM of the LLM steps.")] = None,
-    adapter_run: AdapterRunOpt = None,
-    tuned: TunedOpt = True,
-    sql: SourceSqlOpt = None,
-    source_map: SourceMapOpt = None,
-    items_sql: ItemsSqlOpt = None,
-    item_map: ItemMapOpt = None,
-    since_last: SinceLastOpt = False,
+    plan: RefreshPlan = PLAN,
 ) -> None:
     """Run refresh for each dataset on a cron expression until SIGTERM (job store in Postgres)."""
     from jobs import schedule as job
 
-    plan = _plan(locals())
     job.run(job_context(typer_ctx), dataset, cron, plan, run_now)
 
 
