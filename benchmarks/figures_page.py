@@ -57,7 +57,7 @@ def _tables(data: dict[str, Any]) -> list[str]:
     lines = _key_values(scalars) if scalars else []
     for key, value in data.items():
         if _is_records(value):
-            lines += ["", f"**{key}**", ""] + _records(value)
+            lines += ["", f"**{key}**", "", *_records(value)]
     return lines
 
 
@@ -77,7 +77,7 @@ def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _key_values(values: dict[str, Any]) -> list[str]:
-    return ["| figure | value |", "|---|---|"] + [f"| {_cell(k)} | {_cell(v)} |" for k, v in values.items()]
+    return ["| figure | value |", "|---|---|", *(f"| {_cell(k)} | {_cell(v)} |" for k, v in values.items())]
 
 
 def _records(rows: list[dict[str, Any]]) -> list[str]:
