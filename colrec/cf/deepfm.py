@@ -75,19 +75,16 @@ class DeepFM(Recommender):
 
     def __init__(self, config: DeepFMConfig, n_users: int, n_items: int, item_tokens: np.ndarray | None = None) -> None:
         super().__init__(config, n_users, n_items)
-        seed_everything(config.seed)
         # item_tokens: [n_items, T] attribute token ids (1-based, 0 = pad); none given -> no attributes
-        self.item_tokens = torch.as_tensor(
-            item_tokens if item_tokens is not None else np.zeros((n_items, 1)), dtype=torch.long
-        )
-        self.module = DeepFMModule(n_users, n_items, int(self.item_tokens.max()), config)
+        self.set_item_tokens(item_tokens if item_tokens is not None else np.zeros((n_items, 1)))
 
     def prepare(self, item_attributes: Sequence[str | None]) -> None:
         """The items' attribute tokens (before fit): rebuilds the network with their vocabulary."""
         self.set_item_tokens(item_tokens(list(item_attributes)))
 
     def set_item_tokens(self, tokens: np.ndarray) -> None:
-        seed_everything(self.config.seed)  # the network starts as a fresh one with these tokens would
+        """Build the network for these tokens' vocabulary, seeded as a fresh model is."""
+        seed_everything(self.config.seed)
         self.item_tokens = torch.as_tensor(tokens, dtype=torch.long)
         self.module = DeepFMModule(self.n_users, self.n_items, int(self.item_tokens.max()), self.config)
 
