@@ -78,3 +78,17 @@ def test_llm_steps_refuse_a_dataset_without_item_text(llm_ctx: JobContext, fixtu
     assert rows(llm_ctx, "select count(*) as n from profiles") == [{"n": 0}]
     allowed = JobContext(llm_ctx.settings.model_copy(update={"allow_untitled": True}))
     assert profile.run(allowed, "bare", limit=1)["users"] == 1
+
+
+def test_item_prompts_quote_the_newest_profiled_users_only() -> None:
+    import polars as pl
+
+    from jobs.profile import ITEM_QUOTES, Catalogue, users_of_items
+
+    users = list(range(ITEM_QUOTES + 3))
+    events = pl.DataFrame({"user_id": users, "item_id": [7] * len(users)})  # oldest first
+    data = Catalogue(0, events, {}, {u: str(u) for u in users}, {})
+    profiled = {u: f"profile {u}" for u in users if u != users[-2]}  # one of the newest has none
+    quoted = users_of_items(data, profiled)[7]
+    newest_profiled = [profiled[u] for u in reversed(users) if u in profiled][:ITEM_QUOTES]
+    assert quoted == newest_profiled and len(quoted) == ITEM_QUOTES
