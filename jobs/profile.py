@@ -93,6 +93,7 @@ def run(
         "model": llm.model_name,
         "history_len": history_len,
         "neighbours_k": neighbours_k,
+        "item_quotes": ITEM_QUOTES,
         "as_of": as_of.isoformat() if as_of else None,
         "carry_from": carry.from_run if carry else None,
         "split": split,
