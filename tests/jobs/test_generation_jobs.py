@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
+
 from jobs import ingest, profile, rationale
 from jobs.common.context import JobContext
 from jobs.rationale import curate
@@ -81,14 +83,10 @@ def test_llm_steps_refuse_a_dataset_without_item_text(llm_ctx: JobContext, fixtu
 
 
 def test_item_prompts_quote_the_newest_profiled_users_only() -> None:
-    import polars as pl
-
-    from jobs.profile import ITEM_QUOTES, Catalogue, users_of_items
-
-    users = list(range(ITEM_QUOTES + 3))
+    users = list(range(profile.ITEM_QUOTES + 3))
     events = pl.DataFrame({"user_id": users, "item_id": [7] * len(users)})  # oldest first
-    data = Catalogue(0, events, {}, {u: str(u) for u in users}, {})
+    data = profile.Catalogue(0, events, {}, {u: str(u) for u in users}, {})
     profiled = {u: f"profile {u}" for u in users if u != users[-2]}  # one of the newest has none
-    quoted = users_of_items(data, profiled)[7]
-    newest_profiled = [profiled[u] for u in reversed(users) if u in profiled][:ITEM_QUOTES]
-    assert quoted == newest_profiled and len(quoted) == ITEM_QUOTES
+    quoted = profile.users_of_items(data, profiled)[7]
+    newest_profiled = [profiled[u] for u in reversed(users) if u in profiled][: profile.ITEM_QUOTES]
+    assert quoted == newest_profiled and len(quoted) == profile.ITEM_QUOTES
