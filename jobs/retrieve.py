@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,14 @@ import polars as pl
 from colrec.errors import ColrecError
 from colrec.llm.catalog import CATALOG, encoder_path
 from colrec.llm.encoder import most_similar
-from colrec.llm.engine import GenerationParams, sha256
+from colrec.llm.engine import GenerationParams, resolve_dtype, sha256
 from colrec.llm.prompts import score_basic, score_self_assessment
 from colrec.retrieval import car, sare
 from colrec.retrieval.behaviour import behaviour_text, item_genres, recent_likes
 from colrec_store.repositories.embeddings import Space, nearest, user_neighbours, write_embeddings
 from colrec_store.repositories.evidence import write_assessments, write_evidence
 from colrec_store.repositories.models import latest_model, record_model
+from jobs.common.console import progress
 from jobs.common.context import JobContext, RunRecord
 from jobs.common.pairs import histories_before, pair_targets
 from jobs.common.windows import Window, load_window, split_params
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 METHODS = ("score",)
 CAR_SPACE = "car_user"
 ASSESSMENT = GenerationParams(max_tokens=128)
+RERANK_LOG_EVERY = 500
 
 
 @dataclass(frozen=True)
@@ -227,14 +230,22 @@ class _Retrieval:
         """Per pair: the top-Ks of its user's candidates by SARE against the pair's P^b."""
         reranker = sare.load_reranker(sare_path, self.config.sare.max_length)
         histories = histories_before(self.window, targets, self.config.behaviour_len)
-        out = []
-        for user, (history, target) in zip(targets["user_id"].to_list(), histories, strict=True):
-            others = [c for c, _ in retrieved.get(user, [])]
-            scores = sare.rerank_scores(reranker, score_basic(history.liked, target)[-1]["content"],
-                                        [self.behaviours.texts[c] for c in others])  # fmt: skip
-            best = np.argsort(-scores, kind="stable")[: self.config.ks]
-            out.append([(others[k], float(scores[k])) for k in best])
-        self.record.metrics.update(pairs=targets.height, pairs_with_evidence=sum(1 for s in out if s))
+        dtype = resolve_dtype(self.ctx.settings.llm_dtype)
+        out: list[list[tuple[int, float]]] = []
+        begun = time.monotonic()
+        with sare.inference_dtype(dtype), progress() as bar:
+            shown = bar.add_task("SARE rerank", total=targets.height)
+            for user, (history, target) in zip(targets["user_id"].to_list(), histories, strict=True):
+                others = [c for c, _ in retrieved.get(user, [])]
+                scores = sare.rerank_scores(reranker, score_basic(history.liked, target)[-1]["content"],
+                                            [self.behaviours.texts[c] for c in others])  # fmt: skip
+                best = np.argsort(-scores, kind="stable")[: self.config.ks]
+                out.append([(others[k], float(scores[k])) for k in best])
+                bar.advance(shown)
+                if len(out) % RERANK_LOG_EVERY == 0:  # cron logs have no bar: a line now and then
+                    _log_rerank(len(out), targets.height, time.monotonic() - begun)
+        self.record.metrics.update(pairs=targets.height, pairs_with_evidence=sum(1 for s in out if s),
+                                   rerank_dtype=dtype)  # fmt: skip
         return out
 
     # --- publish ----------------------------------------------------------------------------
@@ -272,6 +283,11 @@ class _Retrieval:
              "score": score, "payload": {"items": self.behaviours.items[other]}}
             for rank, (other, score) in enumerate(ranked, 1)
         ]  # fmt: skip
+
+
+def _log_rerank(done: int, total: int, seconds: float) -> None:
+    left = (total - done) * seconds / done
+    log.info("SARE rerank: %d of %d pairs (%.2f s a pair, %.0f min left)", done, total, seconds / done, left / 60)
 
 
 def _head_note(kind: str, base: str) -> str:

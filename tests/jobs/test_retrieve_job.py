@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from colrec.errors import ColrecError
+from colrec.llm.engine import resolve_dtype
 from colrec.retrieval.car import CarConfig
 from colrec.retrieval.sare import SareConfig
 from colrec_store.config import Settings
@@ -44,6 +45,7 @@ def test_evidence_then_score(score_ctx: JobContext, tmp_path: Path) -> None:
     first = retrieve.run(score_ctx, "d", "random", limit=30, config=CONFIG)
     assert first["pairs"] == 30 and first["assessed_users"] == 8 and first["llm_calls"] == 8
     assert first["car_loss_after"] < first["car_loss_before"]
+    assert first["rerank_dtype"] == resolve_dtype(score_ctx.settings.llm_dtype)  # bf16 where the CPU has it
     stored = rows(score_ctx, "select status, params from runs where id = :r", r=first["run_id"])[0]
     assert stored["status"] == "published" and stored["params"]["method"] == "score"
 

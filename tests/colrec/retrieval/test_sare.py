@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from colrec.retrieval import sare
 
@@ -35,3 +36,16 @@ def test_training_lowers_the_loss(tiny_encoder: Path, tmp_path: Path) -> None:
     model = sare.load_reranker(tmp_path / "sare")
     scores = sare.rerank_scores(model, queries[0], rankings[0][:2])
     assert scores.shape == (2,) and scores[0] > scores[1]
+
+
+def test_bfloat16_reranking_autocasts_and_keeps_the_float32_order(tiny_encoder: Path) -> None:
+    model = sare.load_reranker(tiny_encoder, 64)
+    query, candidates = "The user has highly rated movie 1", [f"Highly rated: movie {k}" for k in range(6)]
+    full = sare.rerank_scores(model, query, candidates)
+    with sare.inference_dtype("bfloat16"):
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+        low = sare.rerank_scores(model, query, candidates)
+    with sare.inference_dtype("float32"):
+        assert not torch.is_autocast_enabled("cpu")
+    assert not torch.is_autocast_enabled("cpu")  # left as found
+    np.testing.assert_allclose(low, full, atol=0.05)
