@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, CursorResult, Engine, Result, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,8 +36,16 @@ def describe(url: str) -> str:
     return f"{parsed.database}@{host}{port}"
 
 
+# A job killed mid-statement (cron's timeout, SIGKILL, OOM) leaves its statement running on the
+# server until the server next writes to the dead socket: a merge of millions of rows could hold
+# its locks for minutes. With this check the server polls the socket while it works and cancels
+# the statement (the transaction rolls back, as it would anyway) within a few seconds.
+DEAD_CLIENT_CHECK = "5s"
+
+
 def make_engine(url: str) -> Engine:
     engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    event.listen(engine, "connect", _check_for_dead_client)
     try:
         with engine.connect() as conn:
             conn.execute(text("select 1"))
@@ -45,6 +53,17 @@ def make_engine(url: str) -> Engine:
         reason = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
         raise DatabaseUnavailable(f"cannot connect to the database {describe(url)}: {reason}") from None
     return engine
+
+
+def _check_for_dead_client(dbapi_connection: Any, _: Any) -> None:
+    """Session setting on each new connection; left at the server's default where the platform
+    cannot poll a socket for hang-ups (PostgreSQL refuses the setting there, e.g. on macOS)."""
+    try:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"set client_connection_check_interval = '{DEAD_CLIENT_CHECK}'")
+        dbapi_connection.commit()
+    except psycopg.Error:
+        dbapi_connection.rollback()
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
