@@ -10,6 +10,9 @@ by side, with the share of the machine's limits each reaches.
     # the baseline side by side on identical prompts (40 of each kind): ours against `generate`
     python -m benchmarks.llm_generation run --model DIR --variants stock-bf16,transformers-bf16 --limit-all \
         --tag cpu-baseline
+    # what a plain dense prefill forward of the model reaches, beside the limits (the ceiling of
+    # any variant built on the same kernels)
+    python -m benchmarks.llm_generation ceiling --model DIR --tag cpu
     # 3. record the seconds of a whole `colrec-jobs profile` run over all of ML-100K
     python -m benchmarks.llm_generation record-profile-all --tag cpu --seconds S --run-json FILE
 
@@ -301,6 +304,62 @@ def run(model: Path, prompts_file: Path, variants: list[str], fp32_limit: int, t
     return write_results(f"llm_generation-{tag}", payload)
 
 
+def layer_gemm_rate(shape: dict[str, Any], rows: int, dtype: Any, reps: int = 5) -> float:
+    """FLOP/s of one decoder layer's matrix products (q, k, v, o, gate, up, down) on `rows` tokens."""
+    import torch
+
+    hidden, inter, width = shape["hidden"], shape["intermediate"], shape["attention_width"]
+    kv = shape["kv_values_per_token"] // (2 * shape["layers"])  # one of k or v, all heads
+    shapes = [(hidden, width), (hidden, kv), (hidden, kv), (width, hidden), (hidden, inter), (hidden, inter),
+              (inter, hidden)]  # fmt: skip
+    x = {k: torch.randn(rows, k, dtype=dtype) for k in {k for k, _ in shapes}}
+    w = [torch.randn(k, n, dtype=dtype) for k, n in shapes]
+    for _ in range(2):
+        [x[k] @ m for (k, _), m in zip(shapes, w, strict=True)]
+    start = time.perf_counter()
+    for _ in range(reps):
+        [x[k] @ m for (k, _), m in zip(shapes, w, strict=True)]
+    return reps * sum(2 * rows * k * n for k, n in shapes) / (time.perf_counter() - start)
+
+
+def ceiling(model: Path, tag: str, length: int = 512, rows: int = 8, reps: int = 3) -> Path:
+    """What the framework itself reaches on this model: one dense prefill forward of `rows` x
+    `length` tokens (about a profile prompt each), transformers with sdpa attention, logits of the
+    last token only: no decode, no scheduler, no cache writes. Measured beside the machine's limits
+    in the same run. Generation adds decode steps, which use the machine less, so no variant built
+    on these kernels can reach a larger share than this."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    shape = model_shape(model)
+    limits = machine_limits(shape["hidden"], shape["intermediate"])
+    found: dict[str, Any] = {"tokens_per_pass": rows * length, "limits": limits}
+    for dtype in ("bfloat16", "float32"):
+        llm = AutoModelForCausalLM.from_pretrained(str(model), dtype=getattr(torch, dtype),
+                                                   attn_implementation="sdpa").eval()  # fmt: skip
+        ids = torch.randint(0, llm.config.vocab_size, (rows, length), generator=torch.Generator().manual_seed(0))
+        with torch.inference_mode():
+            llm(input_ids=ids, logits_to_keep=1, use_cache=False)
+            start = time.perf_counter()
+            for _ in range(reps):
+                llm(input_ids=ids, logits_to_keep=1, use_cache=False)
+            seconds = (time.perf_counter() - start) / reps
+        flops = work(shape, [length] * rows, [0] * rows, rows, 2 if dtype == "bfloat16" else 4)["flops"]
+        gemm_rate = layer_gemm_rate(shape, rows * length, getattr(torch, dtype))
+        gemm_s = 2 * shape["decoder_params"] * rows * length / gemm_rate  # the pass's matrix products alone
+        found[dtype] = {"seconds_per_pass": round(seconds, 3), "prompt_tokens_per_s": round(rows * length / seconds),
+                        "achieved_flops_per_s": round(flops / seconds / 1e9, 1),
+                        "share_of_flops_limit": round(flops / seconds / limits["peak_flops"][dtype], 3),
+                        "layer_gemm_share_of_limit": round(gemm_rate / limits["peak_flops"][dtype], 3),
+                        "gemm_share_of_pass_time": round(gemm_s / seconds, 3)}  # fmt: skip
+        print(f"prefill ceiling {dtype}: {found[dtype]}", flush=True)
+    path = RESULTS / f"llm_generation-{tag}.json"
+    payload = json.loads(path.read_text()) if path.exists() else {}
+    payload.pop("machine", None)
+    payload["prefill_ceiling"] = {"cpu": _cpu(), **found}
+    return write_results(f"llm_generation-{tag}", payload)
+
+
 def record_profile_all(tag: str, seconds: float, run_json: Path | None) -> Path:
     path = RESULTS / f"llm_generation-{tag}.json"
     payload = json.loads(path.read_text())
@@ -344,8 +403,13 @@ def main() -> None:
     record.add_argument("--tag", default="cpu")
     record.add_argument("--seconds", type=float, required=True)
     record.add_argument("--run-json", type=Path)
+    top = sub.add_parser("ceiling")
+    top.add_argument("--model", type=Path, required=True)
+    top.add_argument("--tag", default="cpu")
     args = parser.parse_args()
-    if args.command == "prompts":
+    if args.command == "ceiling":
+        print(ceiling(args.model, args.tag))
+    elif args.command == "prompts":
         make_prompts(args.model, args.out, args.n, args.shared)
     elif args.command == "run":
         print(
