@@ -88,8 +88,8 @@ def rerank_scores(model: Any, query: str, candidates: Sequence[str]) -> np.ndarr
 def inference_dtype(dtype: str) -> Iterator[None]:
     """Run the reranker's forward passes in `dtype` (bfloat16 or float32, as `engine.resolve_dtype`
     gives it). Reranking every pair's candidates is most of a retrieve run: on a CPU with AMX,
-    bfloat16 autocast scored 10 candidates 2.6x faster than float32 here, with the same top 3 and
-    scores within 1e-4 (the weights stay float32; only the matrix products drop precision)."""
+    bfloat16 autocast reranked 2.0x faster than float32 (benchmarks/sare_rerank.py), scores within
+    1e-4 (the weights stay float32; only the matrix products drop precision)."""
     if dtype != "bfloat16":
         yield
         return
