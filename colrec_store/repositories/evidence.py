@@ -25,15 +25,22 @@ def write_assessments(session: Session, rows: list[dict[str, Any]]) -> int:
     return len(rows)
 
 
-def latest_evidence_run(session: Session, dataset_id: int, method: str, split: str, run_id: int | None = None) -> Run:
-    """The given evidence run, else the newest published one of the method on the split."""
+def latest_evidence_run(session: Session, dataset_id: int, method: str, split: str, run_id: int | None = None,
+                        matching: dict[str, Any] | None = None) -> Run:  # fmt: skip
+    """The given evidence run, else the newest published one of the method on the split: the newest
+    whose params contain `matching` (the same parts, limit, seed, as-of: the same pairs) if any
+    does, so evidence for the train part and for the test part can stand side by side."""
     query = select(Run).where(Run.dataset_id == dataset_id, Run.job == "evidence",
                               Run.params["method"].astext == method)  # fmt: skip
     if run_id is not None:
         query = query.where(Run.id == run_id)
     else:
         query = query.where(Run.status == "published", Run.params["split"].astext == split)
-    found = session.execute(query.order_by(Run.id.desc()).limit(1)).scalar_one_or_none()
+    newest = query.order_by(Run.id.desc()).limit(1)
+    found = None
+    if run_id is None and matching:
+        found = session.execute(newest.where(Run.params.contains(matching))).scalar_one_or_none()
+    found = found or session.execute(newest).scalar_one_or_none()
     if found is None:
         raise ColrecError(
             f"no {method!r} evidence on split {split!r}: run `colrec-jobs retrieve --method {method}` first"

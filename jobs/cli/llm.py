@@ -46,7 +46,11 @@ def score(
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Score a seeded sample of this many pairs.")] = None,
     evidence_run: Annotated[
-        int | None, typer.Option(help="--method score: the evidence run (default: newest published on the split).")
+        int | None,
+        typer.Option(
+            help="--method score: the evidence run (default: the newest published on the split for the same "
+            "pairs, else the newest)."
+        ),
     ] = None,
     adapter_run: Annotated[
         int | None,
@@ -91,6 +95,13 @@ def finetune(
         str, typer.Option(help="llm: history-only prompt; score: SCORE's P^s (needs train evidence).")
     ] = "llm",
     limit: Annotated[int | None, typer.Option(help="Train on a seeded sample of this many training pairs.")] = None,
+    evidence_run: Annotated[
+        int | None,
+        typer.Option(
+            help="--prompt score: the evidence run (default: the newest `retrieve --parts train` with the same "
+            "--limit and --seed)."
+        ),
+    ] = None,
     epochs: Annotated[int, typer.Option(help="Passes over the training pairs.")] = 1,
     max_steps: Annotated[int, typer.Option(help="Stop after this many steps (-1: all epochs).")] = -1,
     batch_size: Annotated[int, typer.Option(help="Pairs per step (packed: about that many, in whole rows).")] = 8,
@@ -128,7 +139,8 @@ def finetune(
     else:
         config = YesNoConfig(**schedule, lr=lr, packed=packed, tuning=tuning, bf16=bf16)
     result = job.run(job_context(typer_ctx), dataset, split, recipe=recipe, base_model=base_model, prompt=prompt,
-                     limit=limit, as_of=as_date(as_of), seed=seed, config=config)  # fmt: skip
+                     limit=limit, as_of=as_date(as_of), seed=seed, evidence_run=evidence_run,
+                     config=config)  # fmt: skip
     show(result, as_json, f"{dataset}: {recipe} adapter on {split}")
 
 

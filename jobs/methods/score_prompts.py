@@ -17,15 +17,18 @@ from jobs.common.windows import Window
 
 log = logging.getLogger(__name__)
 
+SAME_PAIRS = ("parts", "limit", "seed", "as_of")  # the params that choose an evidence run's pairs
+
 
 def score_prompts(ctx: JobContext, window: Window, targets: pl.DataFrame, split: str, history_len: int,
                   evidence_run: int | None, params: dict[str, Any],
                   history_parts: tuple[str, ...] | None = None) -> tuple[list[Messages], int, int]:  # fmt: skip
     """P^s per pair from the evidence run's selected collaborators; P^b where it selected none."""
     with ctx.transaction() as session:
-        found = latest_evidence_run(session, window.dataset_id, "score", split, evidence_run)
+        same_pairs = {k: params.get(k) for k in SAME_PAIRS}
+        found = latest_evidence_run(session, window.dataset_id, "score", split, evidence_run, same_pairs)
         selected = selected_evidence(session, found.id, "score")
-    differs = [k for k in ("parts", "limit", "seed", "as_of") if found.params.get(k) != params.get(k)]
+    differs = [k for k in SAME_PAIRS if found.params.get(k) != params.get(k)]
     if differs:  # its pairs are another sample: most pairs here would get P^b
         log.warning("evidence run %d was made with other %s: pairs it did not cover get no evidence",
                     found.id, ", ".join(differs))  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,9 @@ from colrec.retrieval.sare import SareConfig
 from colrec_store.config import Settings
 from jobs import evaluate, ingest, refresh, retrieve, score, train
 from jobs.common.context import JobContext
+from jobs.common.pairs import pair_targets
+from jobs.common.recipe_data import yesno_prompts
+from jobs.common.windows import load_window, split_params
 from tests.helpers import CSV_MAPPING, community_events, rows
 
 CONFIG = retrieve.RetrieveConfig(
@@ -101,3 +105,19 @@ def test_a_refresh_with_the_retrieve_step_scores_with_its_evidence(score_ctx: Jo
     assert by_job["score"]["params"]["evidence_run"] == by_job["evidence"]["id"]
     shown = rows(score_ctx, "select count(*) as n from latest_evidence where dataset = 'd'")[0]["n"]
     assert shown > 0
+
+
+def test_train_and_test_evidence_stand_side_by_side(score_ctx: JobContext, tmp_path: Path) -> None:
+    """Each reader takes the newest evidence run made for its own pairs, not just the newest run."""
+    _dataset(score_ctx, tmp_path)
+    first_train = retrieve.run(score_ctx, "d", "random", parts=("train",), limit=12, config=CONFIG)["run_id"]
+    test = retrieve.run(score_ctx, "d", "random", limit=20, config=CONFIG)["run_id"]
+    window = load_window(score_ctx, "d", "random")
+    params: dict[str, Any] = {"prompt": "score", "limit": 12, **split_params("random", None, 0)}
+    yesno_prompts(score_ctx, window, pair_targets(window, ("train",), 12, 0), "random", 10, None, params)
+    assert params["evidence_run"] == first_train and params["with_evidence"] > 0  # not the newer test run
+
+    retrieve.run(score_ctx, "d", "random", parts=("train",), limit=12, config=CONFIG)  # now the newest
+    scored = score.run(score_ctx, "d", "random", method="score", limit=20)
+    used = rows(score_ctx, "select params from runs where id = :r", r=scored["run_id"])[0]["params"]
+    assert used["evidence_run"] == test
