@@ -38,7 +38,7 @@ from colrec_store.repositories.evidence import write_assessments, write_evidence
 from colrec_store.repositories.models import latest_model, record_model
 from jobs.common.console import progress
 from jobs.common.context import JobContext, RunRecord
-from jobs.common.pairs import histories_before, pair_targets
+from jobs.common.pairs import candidate_param, histories_before, pair_targets
 from jobs.common.windows import Window, load_window, split_params
 from jobs.llm.work import CachedLLM, require_item_text
 
@@ -79,13 +79,15 @@ class Behaviours:
 
 def run(ctx: JobContext, dataset: str, split: str, *, method: str = "score", parts: tuple[str, ...] = ("test",),
         limit: int | None = None, as_of: dt.date | None = None, seed: int = 0, model: str | None = None,
-        config: RetrieveConfig = RetrieveConfig(), cf_run: int | None = None) -> dict[str, Any]:  # fmt: skip
+        config: RetrieveConfig = RetrieveConfig(), cf_run: int | None = None,
+        candidates: int = 0) -> dict[str, Any]:  # fmt: skip
     """`cf_run`: the train run whose user neighbours CAR learns from (a refresh passes the model it
-    has just staged); default: the newest published `config.cf_model` model on the split."""
+    has just staged); default: the newest published `config.cf_model` model on the split.
+    `candidates` N: evidence for each user's rerank list of N in the parts, as `score --candidates`."""
     if method not in METHODS:
         raise ColrecError(f"unknown retrieval method {method!r}; known: {', '.join(METHODS)}")
     window = load_window(ctx, dataset, split, as_of, seed)
-    targets = pair_targets(window, parts, limit, seed)
+    targets = pair_targets(window, parts, limit, seed, candidates)
     likes = recent_likes(window.split.part("train"), config.behaviour_len)
     if len(likes) < 2:
         raise ColrecError(f"split {split!r} of {dataset!r} has {len(likes)} users with liked training items; need 2+")
@@ -97,7 +99,8 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "score", par
     params = {"method": method, **split_params(split, as_of, seed), "parts": list(parts), "limit": limit,
               "cf_run": trained.id, "model": llm.model_name, "retriever": ctx.settings.retriever_model,
               "reranker": ctx.settings.reranker_model, "ke": config.ke, "ks": config.ks,
-              "behaviour_len": config.behaviour_len, "assess_users": config.assess_users}  # fmt: skip
+              "behaviour_len": config.behaviour_len, "assess_users": config.assess_users,
+              **candidate_param(candidates)}  # fmt: skip
     try:
         with ctx.run("evidence", dataset_id=window.dataset_id, params=params, as_of=as_of) as record:
             require_item_text(ctx, window.dataset_id, record)

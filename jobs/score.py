@@ -18,13 +18,16 @@ import datetime as dt
 import logging
 from typing import Any
 
+import numpy as np
+
 from colrec import metrics
+from colrec.candidates import rerank_metrics
 from colrec.errors import ColrecError
 from colrec.llm.prompts import tallrec_yes_no
 from colrec_store.repositories.evidence import write_evidence
 from colrec_store.repositories.outputs import write_predictions
 from jobs.common.context import JobContext
-from jobs.common.pairs import histories_before, pair_targets
+from jobs.common.pairs import candidate_param, histories_before, pair_targets
 from jobs.common.windows import load_window, split_params
 from jobs.llm.work import CachedLLM, require_item_text
 from jobs.methods import CORAL, HYBRID, PROMPTED, coral, hybrid
@@ -38,17 +41,19 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "llm", parts
         model: str | None = None, limit: int | None = None, as_of: dt.date | None = None, seed: int = 0,
         history_len: int = 10, evidence_run: int | None = None,
         adapter_run: int | None = None, policy_run: int | None = None,
-        llm_method: str | None = None) -> dict[str, Any]:  # fmt: skip
+        llm_method: str | None = None, candidates: int = 0) -> dict[str, Any]:  # fmt: skip
     """With `adapter_run` (a finetune run) its LoRA adapter or tuned model is served and the method is
-    stored as `<method>-lora` or `<method>-full`, so tuned and untuned scores sit side by side."""
+    stored as `<method>-lora` or `<method>-full`, so tuned and untuned scores sit side by side. With
+    `candidates` N the pairs are each user's rerank list of N in the parts (colrec.candidates)."""
     if method in HYBRID:  # a stack over runs already made: no prompt of its own
-        return hybrid.run(ctx, dataset, split, method=method, llm_method=llm_method, as_of=as_of, seed=seed)
+        return hybrid.run(ctx, dataset, split, method=method, llm_method=llm_method, as_of=as_of, seed=seed,
+                          candidates=candidates)  # fmt: skip
     if method not in PROMPTED:
         raise ColrecError(f"unknown scoring method {method!r}; known: {', '.join((*PROMPTED, *HYBRID))}")
     window = load_window(ctx, dataset, split, as_of, seed)
-    targets = pair_targets(window, parts, limit, seed)
+    targets = pair_targets(window, parts, limit, seed, candidates)
     params = {"method": method, **split_params(split, as_of, seed), "parts": list(parts), "limit": limit,
-              "history_len": history_len}  # fmt: skip
+              "history_len": history_len, **candidate_param(candidates)}  # fmt: skip
     evidence: list[dict[str, Any]] = []
     if method == "score":
         messages, params["evidence_run"], params["with_evidence"] = score_prompts(
@@ -75,6 +80,9 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "llm", parts
                 scores = llm.score_yes_no(prompts, record)
             labels = targets["label"].to_numpy()
             record.metrics.update(pairs=len(prompts), auc=metrics.rounded(metrics.auc(labels, scores)))
+            if candidates:  # on the test lists where the run has them (a user has one list per part)
+                on = (targets["part"] == "test").to_numpy() if "test" in parts else np.ones(len(labels), bool)
+                record.metrics.update(rerank_metrics(targets["user_id"].to_numpy()[on], labels[on], scores[on]))
             with ctx.transaction() as session:
                 write_predictions(session, run_id=record.id, dataset_id=window.dataset_id, method=method,
                                   user_ids=targets["user_id"].to_numpy(), item_ids=targets["item_id"].to_numpy(),

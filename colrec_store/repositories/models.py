@@ -66,20 +66,24 @@ def latest_model(
     return row[0], row[1]
 
 
-def latest_score_run(session: Session, dataset_id: int, method: str, split: str, part: str = "test") -> int:
+def latest_score_run(session: Session, dataset_id: int, method: str, split: str, part: str = "test",
+                     candidates: int = 0) -> int:  # fmt: skip
     """The newest successful (staged or published) score run of a method on a split that scored `part`
-    (a run of the valid part alone, made to fit a hybrid, has nothing to evaluate)."""
+    (a run of the valid part alone, made to fit a hybrid, has nothing to evaluate), of the split's
+    own pairs or, with `candidates` N, of rerank lists of N (runs before lists lack the param)."""
     found = session.execute(
         select(Run.id)
         .where(Run.dataset_id == dataset_id, Run.job == "score", Run.status.in_(("staged", "published")),
                Run.params["method"].astext == method, Run.params["split"].astext == split,
-               Run.params["parts"].contains([part]))
+               Run.params["parts"].contains([part]),
+               func.coalesce(Run.params["candidates"].astext, "0") == str(candidates))
         .order_by(Run.id.desc())
         .limit(1)
     ).scalar_one_or_none()  # fmt: skip
     if found is None:
-        raise ColrecError(f"no {method!r} scores of the {part} part on split {split!r}: "
-                          f"run `colrec-jobs score --method {method} --parts {part}` first")  # fmt: skip
+        lists = f" --candidates {candidates}" if candidates else ""
+        raise ColrecError(f"no {method!r} scores of the {part} part{lists and ' in rerank lists'} on split {split!r}: "
+                          f"run `colrec-jobs score --method {method} --parts {part}{lists}` first")  # fmt: skip
     return found
 
 

@@ -8,6 +8,7 @@ import typer
 
 from jobs.cli.common import (
     AsOfOpt,
+    CandidatesOpt,
     DatasetOpt,
     JsonOpt,
     SeedOpt,
@@ -99,14 +100,17 @@ def evaluate(
     as_of: AsOfOpt = None,
     seed: SeedOpt = 0,
     k: int = 20,
+    candidates: CandidatesOpt = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """AUC, UAUC, F1, Recall/NDCG@K (all items) and HR/NDCG@K (sampled) of a method on a split.
 
-    CF models are scored again from their newest artifact; `llm` reads its newest score run."""
+    CF models are scored again from their newest artifact; `llm` reads its newest score run. With
+    --candidates N: AUC and rerank NDCG@10/HR@10 on each test user's list of N."""
     from jobs import evaluate as job
 
-    result = job.run(job_context(typer_ctx), dataset, method, split, as_of=as_date(as_of), seed=seed, k=k)
+    result = job.run(job_context(typer_ctx), dataset, method, split, as_of=as_date(as_of), seed=seed, k=k,
+                     candidates=candidates)  # fmt: skip
     show(result, as_json, f"{dataset}: {method} on {split}")
 
 

@@ -16,6 +16,13 @@ AsOfOpt = Annotated[
     datetime | None, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Nothing after this date (UTC) is seen.")
 ]
 SeedOpt = Annotated[int, typer.Option(help="Seed for sampling and training.")]
+CandidatesOpt = Annotated[
+    int,
+    typer.Option(
+        help="Rerank lists of N per user (the user's last positive of each part and N-1 sampled unseen items) "
+        "instead of the split's pairs; evaluate reports NDCG@10 and HR@10 on them. 0: the split's pairs."
+    ),
+]
 DatasetOpt = Annotated[
     str, typer.Option("--dataset", "-d", help="Dataset name in the store.", callback=check_dataset_name)
 ]

@@ -9,6 +9,7 @@ import typer
 from jobs.cli.common import (
     AllowUntitledOpt,
     AsOfOpt,
+    CandidatesOpt,
     DatasetOpt,
     ExecutorOpt,
     JsonOpt,
@@ -62,6 +63,7 @@ def score(
     policy_run: Annotated[
         int | None, typer.Option(help="--method coral: the policy run (default: newest published on the split).")
     ] = None,
+    candidates: CandidatesOpt = 0,
     as_of: AsOfOpt = None,
     seed: SeedOpt = 0,
     executor: ExecutorOpt = None,
@@ -74,7 +76,7 @@ def score(
     ctx = job_context(typer_ctx, executor, allow_untitled)
     result = job.run(ctx, dataset, split, method=method, parts=tuple(parts.split(",")), model=model, limit=limit,
                      as_of=as_date(as_of), seed=seed, evidence_run=evidence_run, adapter_run=adapter_run,
-                     policy_run=policy_run, llm_method=llm_method)  # fmt: skip
+                     policy_run=policy_run, llm_method=llm_method, candidates=candidates)  # fmt: skip
     show(result, as_json, f"{dataset}: {method} scores on {split}")
 
 
@@ -157,6 +159,7 @@ def retrieve(
     ks: Annotated[int, typer.Option(help="Collaborators SARE selects per pair.")] = 2,
     assess_users: Annotated[int, typer.Option(help="Users the LLM self-assesses to train SARE.")] = 200,
     epochs: Annotated[int, typer.Option(help="Training epochs of CAR and of SARE.")] = 1,
+    candidates: CandidatesOpt = 0,
     as_of: AsOfOpt = None,
     seed: SeedOpt = 0,
     executor: ExecutorOpt = None,
@@ -174,7 +177,7 @@ def retrieve(
     )  # fmt: skip
     ctx = job_context(typer_ctx, executor, allow_untitled)
     result = job.run(ctx, dataset, split, method=method, parts=tuple(parts.split(",")), limit=limit,
-                     as_of=as_date(as_of), seed=seed, model=model, config=config)  # fmt: skip
+                     as_of=as_date(as_of), seed=seed, model=model, config=config, candidates=candidates)  # fmt: skip
     show(result, as_json, f"{dataset}: {method} evidence on {split}")
 
 

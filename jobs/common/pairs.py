@@ -6,12 +6,25 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from colrec.candidates import candidate_lists
 from colrec.errors import ColrecError
 from colrec.llm.prompts import History
 from jobs.common.windows import Window
 
 
-def pair_targets(window: Window, parts: tuple[str, ...], limit: int | None, seed: int) -> pl.DataFrame:
+def pair_targets(window: Window, parts: tuple[str, ...], limit: int | None, seed: int,
+                 candidates: int = 0) -> pl.DataFrame:  # fmt: skip
+    """The split's pairs of the parts (a seeded sample of `limit`), or with `candidates` N each user's
+    rerank list of N (colrec.candidates; `limit` then samples whole lists, limit // N of them)."""
+    if candidates:
+        rows = candidate_lists(window.split, parts, candidates, seed)
+        lists = rows.select("part", "user_id").unique()
+        if limit is not None and lists.height > max(limit // candidates, 1):
+            lists = lists.sample(max(limit // candidates, 1), seed=seed)
+            rows = rows.join(lists, on=["part", "user_id"], how="semi")
+        if rows.height == 0:
+            raise ColrecError(f"no candidate lists in parts {', '.join(parts)}: no user has a positive there")
+        return rows
     rows = window.split.rows.filter(pl.col("part").is_in(list(parts)))
     rows = rows.unique(["user_id", "item_id"], keep="last", maintain_order=True)  # one score per pair
     if limit is not None and rows.height > limit:
@@ -19,6 +32,11 @@ def pair_targets(window: Window, parts: tuple[str, ...], limit: int | None, seed
     if rows.height == 0:
         raise ColrecError(f"no pairs to score in parts {', '.join(parts)}")
     return rows
+
+
+def candidate_param(candidates: int) -> dict[str, int]:
+    """The run param that says its pairs are rerank lists (absent otherwise, as in runs made before)."""
+    return {"candidates": candidates} if candidates else {}
 
 
 def histories_before(window: Window, targets: pl.DataFrame, history_len: int,

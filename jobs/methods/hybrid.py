@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from colrec import hybrid, metrics
+from colrec.candidates import rerank_metrics
 from colrec.cf import registry
 from colrec.cf.registry import models
 from colrec.errors import ColrecError
@@ -25,7 +26,7 @@ from colrec.evaluation import pair_scores
 from colrec_store.repositories.models import latest_model, score_runs
 from colrec_store.repositories.outputs import read_predictions, write_predictions
 from jobs.common.context import JobContext
-from jobs.common.pairs import pair_targets
+from jobs.common.pairs import candidate_param, pair_targets
 from jobs.common.windows import Window, load_window, split_params
 from jobs.methods import HYBRID
 
@@ -36,17 +37,20 @@ LLM_PREFERENCE = ("score-full", "llm-full", "score-lora", "llm-lora", "score", "
 
 
 def run(ctx: JobContext, dataset: str, split: str, *, method: str = "hybrid", llm_method: str | None = None,
-        as_of: dt.date | None = None, seed: int = 0) -> dict[str, Any]:  # fmt: skip
+        as_of: dt.date | None = None, seed: int = 0, candidates: int = 0) -> dict[str, Any]:  # fmt: skip
+    """`candidates` N: fit on the valid part's rerank lists and score the test part's (the LLM's
+    scores must come from score runs of the same lists)."""
     if method not in HYBRID:
         raise ColrecError(f"unknown hybrid method {method!r}; known: {', '.join(HYBRID)}")
     window = load_window(ctx, dataset, split, as_of, seed)
-    pairs = pair_targets(window, PARTS, None, seed)
-    params: dict[str, Any] = {"method": method, **split_params(split, as_of, seed), "parts": list(PARTS)}
+    pairs = pair_targets(window, PARTS, None, seed, candidates)
+    params: dict[str, Any] = {"method": method, **split_params(split, as_of, seed), "parts": list(PARTS),
+                              **candidate_param(candidates)}  # fmt: skip
     features = hybrid.rate_features(window.split.part("train"), pairs)
     params["cf_runs"], cf = _cf_features(ctx, window, split, pairs)
     features = features.hstack(cf)
     if method == "hybrid":
-        params["llm_method"], params["llm_runs"], llm = _llm_feature(ctx, window, split, pairs, llm_method)
+        params["llm_method"], params["llm_runs"], llm = _llm_feature(ctx, window, split, pairs, llm_method, candidates)
         scored = pl.Series(~np.isnan(llm))  # a valid pair the LLM did not score is left out of the fit
         params["valid_pairs_without_llm"] = int((~scored).sum())
         if not (scored & (pairs["part"] == "valid")).any():
@@ -68,6 +72,9 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "hybrid", ll
         summary = stack.summary()
         record.metrics.update(pairs=pairs.height, valid_pairs=int(is_valid.sum()), **summary,
                               auc=metrics.rounded(metrics.auc(labels[~is_valid], scores[~is_valid])))  # fmt: skip
+        if candidates:
+            record.metrics.update(rerank_metrics(pairs["user_id"].to_numpy()[~is_valid], labels[~is_valid],
+                                                 scores[~is_valid]))  # fmt: skip
         log.info("%s: %s stack (cv AUC %s) over %s", method, stack.name, summary["cv_auc"],
                  ", ".join(stack.features))  # fmt: skip
         with ctx.transaction() as session:
@@ -96,29 +103,34 @@ def _cf_features(ctx: JobContext, window: Window, split: str,
 
 
 def _llm_feature(ctx: JobContext, window: Window, split: str, pairs: pl.DataFrame,
-                 method: str | None) -> tuple[str, list[int], np.ndarray]:  # fmt: skip
+                 method: str | None, candidates: int) -> tuple[str, list[int], np.ndarray]:  # fmt: skip
     """The LLM's P(Yes) of the pairs (NaN where none), from the newest score runs of the method made
     with the same model, newest first: one run of the test part and another of a valid sample serve
     together. Every test pair must have one; a valid pair without one is left out of the fit."""
     found: list[tuple[int, dict[str, Any]]] = []
     with ctx.transaction() as session:
-        for candidate in (method,) if method else LLM_PREFERENCE:
-            found = score_runs(session, window.dataset_id, candidate, split)
+        for llm_name in (method,) if method else LLM_PREFERENCE:
+            found = [
+                (run, params)
+                for run, params in score_runs(session, window.dataset_id, llm_name, split)
+                if params.get("candidates", 0) == candidates
+            ]  # the same kind of pairs: lists or the split's
             if found:
                 break
         if not found:
+            lists = f" --candidates {candidates}" if candidates else ""
             raise ColrecError(f"no LLM scores on split {split!r} for the hybrid: run `colrec-jobs score -s {split} "
-                              f"--parts valid,test` first")  # fmt: skip
+                              f"--parts valid,test{lists}` first")  # fmt: skip
         runs = [run for run, params in found if _same_model(params, found[0][1])]
-        scored = pl.concat([read_predictions(session, run, candidate).with_columns(pl.lit(n).alias("newness"))
+        scored = pl.concat([read_predictions(session, run, llm_name).with_columns(pl.lit(n).alias("newness"))
                             for n, run in enumerate(runs)])  # fmt: skip
     newest = scored.sort("newness").unique(["user_id", "item_id"], keep="first")
     joined = pairs.select("user_id", "item_id", "part").join(newest, on=["user_id", "item_id"], how="left")
     missing = joined.filter(pl.col("score").is_null() & (pl.col("part") == "test")).height
     if missing:
-        raise ColrecError(f"{candidate} score run(s) {', '.join(map(str, runs))} have no P(Yes) for "
+        raise ColrecError(f"{llm_name} score run(s) {', '.join(map(str, runs))} have no P(Yes) for "
                           f"{missing:,} of the test pairs: score them all (`--parts test`, no --limit)")  # fmt: skip
-    return candidate, runs, joined["score"].fill_null(float("nan")).to_numpy()
+    return llm_name, runs, joined["score"].fill_null(float("nan")).to_numpy()
 
 
 def _same_model(params: dict[str, Any], newest: dict[str, Any]) -> bool:

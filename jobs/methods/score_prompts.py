@@ -17,7 +17,7 @@ from jobs.common.windows import Window
 
 log = logging.getLogger(__name__)
 
-SAME_PAIRS = ("parts", "limit", "seed", "as_of")  # the params that choose an evidence run's pairs
+SAME_PAIRS = ("parts", "limit", "seed", "as_of", "candidates")  # the params that choose an evidence run's pairs
 
 
 def score_prompts(ctx: JobContext, window: Window, targets: pl.DataFrame, split: str, history_len: int,
@@ -25,7 +25,8 @@ def score_prompts(ctx: JobContext, window: Window, targets: pl.DataFrame, split:
                   history_parts: tuple[str, ...] | None = None) -> tuple[list[Messages], int, int]:  # fmt: skip
     """P^s per pair from the evidence run's selected collaborators; P^b where it selected none."""
     with ctx.transaction() as session:
-        same_pairs = {k: params.get(k) for k in SAME_PAIRS}
+        # `candidates` is in a run's params only when it made rerank lists (runs before it lack the key)
+        same_pairs = {k: params.get(k) for k in SAME_PAIRS if k != "candidates" or k in params}
         found = latest_evidence_run(session, window.dataset_id, "score", split, evidence_run, same_pairs)
         selected = selected_evidence(session, found.id, "score")
     differs = [k for k in SAME_PAIRS if found.params.get(k) != params.get(k)]

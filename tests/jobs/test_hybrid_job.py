@@ -43,3 +43,23 @@ def test_hybrid_stacks_cf_and_llm_on_the_valid_part(llm_ctx: JobContext, tmp_pat
     result = evaluate.run(llm_ctx, "d", "hybrid", "temporal")
     assert result["score_run"] == both["run_id"] and result["auc"] == pytest.approx(both["auc"], abs=1e-6)
     assert "f1_threshold" in result  # out-of-fold valid scores choose the threshold
+
+
+def test_rerank_lists_through_score_hybrid_and_evaluate(llm_ctx: JobContext, tmp_path: Path) -> None:
+    ingest.run(llm_ctx, [_events(tmp_path / "e.csv")], dataset="d", fmt="csv", mapping=CSV_MAPPING)
+    train.run(llm_ctx, "d", "mf", "temporal", epochs=2)
+    llm = score.run(llm_ctx, "d", "temporal", parts=("valid", "test"), candidates=4)
+    assert llm["rerank_candidates"] == 4 and 0 <= llm["rerank_ndcg@10"] <= 1
+    with pytest.raises(ColrecError, match="no 'llm' scores of the test part on split"):
+        evaluate.run(llm_ctx, "d", "llm", "temporal")  # lists are not the split's pairs
+    stack = score.run(llm_ctx, "d", "temporal", method="hybrid", candidates=4)
+    params = rows(llm_ctx, "select params from runs where id = :r", r=stack["run_id"])[0]["params"]
+    assert params["candidates"] == 4 and params["llm_runs"] == [llm["run_id"]]
+    with pytest.raises(ColrecError, match="--candidates 3"):
+        score.run(llm_ctx, "d", "temporal", method="hybrid", candidates=3)  # no LLM run of lists of 3
+    for method in ("llm", "hybrid", "mf"):
+        result = evaluate.run(llm_ctx, "d", method, "temporal", candidates=4)
+        assert result["rerank_users"] == llm["rerank_users"] > 0 and result["rerank_candidates"] == 4
+        assert 0 <= result["rerank_ndcg@10"] <= result["rerank_hr@10"] <= 1
+    assert evaluate.run(llm_ctx, "d", "llm", "temporal", candidates=4)["rerank_ndcg@10"] == llm["rerank_ndcg@10"]
+    assert evaluate.run(llm_ctx, "d", "hybrid", "temporal", candidates=4)["score_run"] == stack["run_id"]
