@@ -13,6 +13,11 @@ saw) says how many. Beside each row: the paper's figure on the same split (SCORE
 the CoLLM split; 7B/8B LLMs) and the goal of issue #23 with the amount it is missed by. Writes
 benchmarks/results/quality_table-<name>.json; `--readme` rewrites the README's table between its
 markers from that file.
+
+With `--candidates N` (the ML-100K table) every method instead reranks the same lists of each test
+user (colrec.candidates: the user's last test positive among N-1 sampled unseen items), made by the
+jobs' `--candidates N`, and the table leads with NDCG@10 and HR@10 on them, AUC/UAUC over the lists'
+pairs beside; the README's rerank table is written between its own markers.
 """
 
 from __future__ import annotations
@@ -22,13 +27,17 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmarks.common import write_results
 from benchmarks.results_io import RESULTS
 from colrec import hybrid, metrics
+from colrec.candidates import rerank_metrics
 from colrec.errors import ColrecError
 from colrec_store.config import Settings
 from jobs import evaluate, score
 from jobs.common.context import JobContext
+from jobs.common.pairs import pair_targets
 from jobs.common.windows import load_window
 
 CF = ("mf", "lightgcn", "sasrec", "deepfm")
@@ -55,39 +64,58 @@ MAKE = {
 }
 README = Path(__file__).parent.parent / "README.md"
 MARKERS = ("<!-- quality-table:start -->", "<!-- quality-table:end -->")
+RERANK_MARKERS = ("<!-- rerank-table:start -->", "<!-- rerank-table:end -->")
 
 
-def measure(ctx: JobContext, dataset: str, split: str) -> dict[str, Any]:
+def measure(ctx: JobContext, dataset: str, split: str, candidates: int = 0) -> dict[str, Any]:
     window = load_window(ctx, dataset, split)
-    test = window.split.part("test")
-    rows = [_positive_rate(window.split.part("train"), test)]
+    test = pair_targets(window, ("test",), None, 0, candidates) if candidates else window.split.part("test")
+    rows = [_positive_rate(window.split.part("train"), test, candidates)]
     for method in METHODS[1:]:
-        rows.append(_row(ctx, dataset, split, method, test.height))
-    table = {"dataset": dataset, "split": split, "pairs": test.height, "rows": rows}
-    _goals(table)
+        rows.append(_row(ctx, dataset, split, method, test.height, candidates))
+    table: dict[str, Any] = {"dataset": dataset, "split": split, "pairs": test.height, "rows": rows}
+    if candidates:
+        table.update(candidates=candidates, users=test["user_id"].n_unique(), random_ndcg_at_10=_random_ndcg(test))
+    else:
+        _goals(table)
     return table
 
 
-def _positive_rate(train: Any, test: Any) -> dict[str, Any]:
+def _positive_rate(train: Any, test: Any, candidates: int) -> dict[str, Any]:
     scores = hybrid.positive_rate_score(hybrid.rate_features(train, test))
-    labels = test["label"].to_numpy()
-    return {"method": "positive-rate", "auc": metrics.rounded(metrics.auc(labels, scores)),
-            "uauc": metrics.rounded(metrics.uauc(test["user_id"].to_numpy(), labels, scores)),
-            "pairs": test.height}  # fmt: skip
+    labels, users = test["label"].to_numpy(), test["user_id"].to_numpy()
+    row = {"method": "positive-rate", "auc": metrics.rounded(metrics.auc(labels, scores)),
+           "uauc": metrics.rounded(metrics.uauc(users, labels, scores)), "pairs": test.height}  # fmt: skip
+    return {**row, **_rerank_columns(rerank_metrics(users, labels, scores))} if candidates else row
 
 
-def _row(ctx: JobContext, dataset: str, split: str, method: str, pairs: int) -> dict[str, Any]:
+def _row(ctx: JobContext, dataset: str, split: str, method: str, pairs: int, candidates: int) -> dict[str, Any]:
     try:
-        if method == "hybrid-no-llm":
-            score.run(ctx, dataset, split, method=method)  # a stack over the CF runs: cheap, always fresh
-        result = evaluate.run(ctx, dataset, method, split)
+        if method == "hybrid-no-llm":  # a stack over the CF runs: cheap, always fresh
+            score.run(ctx, dataset, split, method=method, candidates=candidates)
+        result = evaluate.run(ctx, dataset, method, split, candidates=candidates)
     except ColrecError as error:
+        lists = f" (each with `--candidates {candidates}`)" if candidates else ""
         why = str(error) if method not in MAKE else f"no {method} scores on split {split!r}; made by {MAKE[method]}"
-        return {"method": method, "auc": None, "uauc": None, "why": why}
+        return {"method": method, "auc": None, "uauc": None, "why": why + (lists if method in MAKE else "")}
     row = {"method": method, "auc": result.get("auc"), "uauc": result.get("uauc"), "pairs": result.get("test_pairs")}
+    if candidates:
+        row.update(_rerank_columns(result))
     if row["pairs"] != pairs:
         row["note"] = f"on {row['pairs']} of the {pairs} test pairs"  # a sample, or pairs new to the model
     return {**row, **{k: result[k] for k in ("score_run", "model_run") if k in result}}
+
+
+def _rerank_columns(result: dict[str, Any]) -> dict[str, Any]:
+    return {"ndcg@10": result.get("rerank_ndcg@10"), "hr@10": result.get("rerank_hr@10"),
+            "users": result.get("rerank_users")}  # fmt: skip
+
+
+def _random_ndcg(lists: Any) -> float:
+    """NDCG@10 of a random order of the same lists (its expectation, list by list)."""
+    sizes = lists.group_by("user_id").len()["len"].to_numpy()
+    gains = 1.0 / np.log2(np.arange(10) + 2)
+    return round(float(np.mean([gains[: min(10, n)].sum() / n for n in sizes])), 4)
 
 
 def _goals(table: dict[str, Any]) -> None:
@@ -110,6 +138,23 @@ def _goals(table: dict[str, Any]) -> None:
             row["goal"] = text
             if target is not None and row["auc"] is not None:
                 row["missed_by"] = round(max(0.0, target - row["auc"]), 4)
+
+
+def rerank_markdown(table: dict[str, Any]) -> str:
+    lines = [f"{table['dataset']}, split {table['split']}: each of {table['users']:,} test users' held-out liked "
+             f"item among {table['candidates'] - 1} sampled unseen items ({table['pairs']:,} pairs; "
+             f"a random order: NDCG@10 {table['random_ndcg_at_10']:.4f}; "
+             "`benchmarks/results/quality_table-*.json`):", "",
+             "| method | NDCG@10 | HR@10 | AUC | UAUC | note |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for row in table["rows"]:
+        cells = [_cell(row.get(k)) for k in ("ndcg@10", "hr@10", "auc", "uauc")]
+        note = ("not made: " + _short(row["why"])) if row["auc"] is None else row.get("note", "")
+        lines.append(f"| `{row['method']}` | {' | '.join(cells)} | {note} |")
+    return "\n".join(lines)
+
+
+def _cell(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
 
 
 def markdown(table: dict[str, Any]) -> str:
@@ -136,9 +181,10 @@ def _short(why: str) -> str:
 
 
 def write_readme(table: dict[str, Any], readme: Path = README) -> None:
+    markers, body = (RERANK_MARKERS, rerank_markdown(table)) if "candidates" in table else (MARKERS, markdown(table))
     text = readme.read_text()
-    start, end = (text.index(m) for m in MARKERS)
-    readme.write_text(text[: start + len(MARKERS[0])] + "\n" + markdown(table) + "\n" + text[end:])
+    start, end = (text.index(m) for m in markers)
+    readme.write_text(text[: start + len(markers[0])] + "\n" + body + "\n" + text[end:])
 
 
 def main() -> None:
@@ -148,6 +194,7 @@ def main() -> None:
     parser.add_argument("--name", help="results file suffix (default: the dataset)")
     parser.add_argument("--readme", action="store_true", help="regenerate the README's table from the results")
     parser.add_argument("--from-file", action="store_true", help="with --readme: measure nothing, use the file")
+    parser.add_argument("--candidates", type=int, default=0, help="rerank lists of N per test user (NDCG@10)")
     args = parser.parse_args()
     name = f"quality_table-{args.name or args.dataset}"
     if args.from_file:
@@ -155,9 +202,9 @@ def main() -> None:
 
         table = json.loads((RESULTS / f"{name}.json").read_text())
     else:
-        table = measure(JobContext(Settings()), args.dataset, args.split)
+        table = measure(JobContext(Settings()), args.dataset, args.split, args.candidates)
         print(f"wrote {write_results(name, table)}")
-    print(markdown(table))
+    print(rerank_markdown(table) if "candidates" in table else markdown(table))
     if args.readme:
         write_readme(table)
 

@@ -26,8 +26,8 @@ COLUMNS = ("user_id", "item_id", "label", "ts", "interaction_id", "part")
 def candidate_lists(split: Split, parts: tuple[str, ...], size: int, seed: int) -> pl.DataFrame:
     """For each user with a positive in each part: that positive (label 1) and `size - 1` sampled
     unseen items (label 0), with the positive's ts, interaction_id and part; fewer negatives when
-    the user's unseen items are fewer than 3 lists' worth (a third of them each). Sorted by part,
-    ts, user and label (the positive last in its list)."""
+    the user's unseen items are fewer than 3 lists' worth (a third of them each). Sorted by part
+    (train, valid, test), ts, user and label (the positive last in its list)."""
     if size < 2:
         raise ValueError(f"a candidate list needs at least 2 items, got {size}")
     positives = pl.concat(
@@ -58,7 +58,8 @@ def candidate_lists(split: Split, parts: tuple[str, ...], size: int, seed: int) 
                              schema={"user_id": pl.Int64, "item_id": pl.Int64, "part": pl.String})  # fmt: skip
     negatives = negatives.join(positives.select("user_id", "part", "ts", "interaction_id"), on=["user_id", "part"])
     negatives = negatives.with_columns(pl.lit(0, pl.Int8).alias("label")).select(*COLUMNS)
-    return pl.concat([negatives, positives]).sort("part", "ts", "user_id", "label", "item_id")
+    order = pl.col("part").replace_strict({p: n for n, p in enumerate(PARTS)}, return_dtype=pl.Int8)
+    return pl.concat([negatives, positives]).sort(order, "ts", "user_id", "label", "item_id")
 
 
 def rerank_metrics(

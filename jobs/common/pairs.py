@@ -17,7 +17,8 @@ def pair_targets(window: Window, parts: tuple[str, ...], limit: int | None, seed
     """The split's pairs of the parts (a seeded sample of `limit`), or with `candidates` N each user's
     rerank list of N (colrec.candidates; `limit` then samples whole lists, limit // N of them)."""
     if candidates:
-        rows = candidate_lists(window.split, parts, candidates, seed)
+        rows = candidate_lists(window.split, parts, candidates, seed)  # ordered valid, then test
+        rows = rows.unique(["user_id", "item_id"], keep="last", maintain_order=True)  # an item rated twice
         lists = rows.select("part", "user_id").unique()
         if limit is not None and lists.height > max(limit // candidates, 1):
             lists = lists.sample(max(limit // candidates, 1), seed=seed)

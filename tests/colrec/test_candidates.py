@@ -32,6 +32,7 @@ def test_each_list_is_one_positive_among_unseen_items() -> None:
         negatives = one.filter(pl.col("label") == 0)["item_id"].to_list()
         assert not set(negatives) & set(seen_by_user[user])  # never interacted with, in any part
         assert one["ts"].n_unique() == 1  # every candidate looks back from the positive's instant
+    assert lists["part"].to_list() == sorted(lists["part"].to_list(), key=("valid", "test").index)
     per_user = lists.group_by("user_id").agg(pl.col("item_id").n_unique().alias("n"), pl.len())
     assert (per_user["n"] == per_user["len"]).all()  # a user's valid and test lists share no item
     assert lists.equals(candidate_lists(split, ("valid", "test"), 5, seed=3))
