@@ -10,6 +10,7 @@ from transformers import AutoTokenizer
 
 from jobs import evaluate, ingest, score
 from jobs.common.context import JobContext
+from jobs.llm import task, work
 from jobs.llm.work import CachedLLM
 from tests.helpers import CSV_MAPPING, community_events, rows
 
@@ -82,3 +83,19 @@ def test_auto_backend_picks_transformers_for_a_small_batch_and_records_its_rate(
     (entries,) = recorded.values()
     (name,) = entries
     assert name.startswith("transformers/yes_no/") and entries[name]["runs"] == 1 and entries[name]["prompts_per_s"] > 0
+
+
+def test_progress_lines_say_how_far_and_how_long(
+    llm_ctx: JobContext, fixtures: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert work.progress_line("m", 512, 2048, 28.0) == "LLM m: 512 of 2,048 prompts (25%), 18.3/s, about 1m24s left"
+    assert work.progress_line("m", 10, 100_000, 1.0).endswith("about 2h46m left")
+    assert work.progress_line("m", 0, 10, 0.0).endswith("time left unknown")
+    ingest.run(llm_ctx, [fixtures / "collm"], dataset="c", fmt="collm")
+    monkeypatch.setattr(work, "PROGRESS_LOG_S", 0.0)  # a line after every chunk but the last
+    monkeypatch.setitem(task.CHUNK, task.YES_NO_TASK, 1)
+    with caplog.at_level("INFO", logger="jobs.llm.work"):
+        scored = score.run(llm_ctx, "c", "random", parts=("valid", "test"))
+    lines = [r.getMessage() for r in caplog.records if " prompts (" in r.getMessage()]
+    assert len(lines) == scored["pairs"] - 1 > 0
+    assert lines[0].startswith("LLM ") and f": 1 of {scored['pairs']} prompts (" in lines[0]
