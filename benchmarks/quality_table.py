@@ -71,6 +71,8 @@ def measure(ctx: JobContext, dataset: str, split: str, candidates: int = 0) -> d
     window = load_window(ctx, dataset, split)
     test = pair_targets(window, ("test",), None, 0, candidates) if candidates else window.split.part("test")
     rows = [_positive_rate(window.split.part("train"), test, candidates)]
+    if candidates:  # what sampled lists reward by themselves: the negatives are drawn uniformly
+        rows.append(_popularity(window.split.part("train"), test))
     for method in METHODS[1:]:
         rows.append(_row(ctx, dataset, split, method, test.height, candidates))
     table: dict[str, Any] = {"dataset": dataset, "split": split, "pairs": test.height, "rows": rows}
@@ -87,6 +89,19 @@ def _positive_rate(train: Any, test: Any, candidates: int) -> dict[str, Any]:
     row = {"method": "positive-rate", "auc": metrics.rounded(metrics.auc(labels, scores)),
            "uauc": metrics.rounded(metrics.uauc(users, labels, scores)), "pairs": test.height}  # fmt: skip
     return {**row, **_rerank_columns(rerank_metrics(users, labels, scores))} if candidates else row
+
+
+def _popularity(train: Any, lists: Any) -> dict[str, Any]:
+    """Each candidate's number of training events: the bias of uniformly sampled negatives, a
+    reference row for the rerank table (a method below it ranks worse than popularity alone)."""
+    counts = train.group_by("item_id").len()
+    scores = (
+        lists.join(counts, on="item_id", how="left", maintain_order="left")["len"].fill_null(0).to_numpy().astype(float)
+    )
+    labels, users = lists["label"].to_numpy(), lists["user_id"].to_numpy()
+    return {"method": "popularity", "auc": metrics.rounded(metrics.auc(labels, scores)),
+            "uauc": metrics.rounded(metrics.uauc(users, labels, scores)), "pairs": lists.height,
+            **_rerank_columns(rerank_metrics(users, labels, scores))}  # fmt: skip
 
 
 def _row(ctx: JobContext, dataset: str, split: str, method: str, pairs: int, candidates: int) -> dict[str, Any]:

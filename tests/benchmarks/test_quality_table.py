@@ -37,7 +37,8 @@ def test_the_rerank_table_scores_every_method_on_the_same_lists(ctx: JobContext,
     by_method = {row["method"]: row for row in table["rows"]}
     assert table["candidates"] == 5 and table["pairs"] == 5 * table["users"] > 0
     assert 0.0 < table["random_ndcg_at_10"] < 1.0
-    for made in ("positive-rate", "mf", "hybrid-no-llm"):
+    assert list(by_method) == ["positive-rate", "popularity", *quality_table.METHODS[1:]]
+    for made in ("positive-rate", "popularity", "mf", "hybrid-no-llm"):
         assert by_method[made]["users"] == table["users"] and 0.0 <= by_method[made]["ndcg@10"] <= 1.0
     assert by_method["mf"]["ndcg@10"] > table["random_ndcg_at_10"]  # the communities rank the held-out item up
     assert by_method["llm"]["auc"] is None and "--candidates 5" in by_method["llm"]["why"]
