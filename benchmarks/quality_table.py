@@ -161,10 +161,17 @@ def rerank_markdown(table: dict[str, Any]) -> str:
              f"a random order: NDCG@10 {table['random_ndcg_at_10']:.4f}; "
              "`benchmarks/results/quality_table-*.json`):", "",
              "| method | NDCG@10 | HR@10 | AUC | UAUC | note |", "|---|---|---|---|---|---|"]  # fmt: skip
-    for row in table["rows"]:
+    made = [row for row in table["rows"] if row["auc"] is not None]
+    for row in made:
         cells = [_cell(row.get(k)) for k in ("ndcg@10", "hr@10", "auc", "uauc")]
-        note = ("not made: " + _short(row["why"])) if row["auc"] is None else row.get("note", "")
-        lines.append(f"| `{row['method']}` | {' | '.join(cells)} | {note} |")
+        lines.append(f"| `{row['method']}` | {' | '.join(cells)} | {row.get('note', '')} |")
+    # One line for the rows the store has none of: each one's recipe is its "why" in the results file.
+    missing = [f"`{row['method']}`" for row in table["rows"] if row["auc"] is None]
+    if missing:
+        lines += [
+            "",
+            f"Not made in this store (how each is made: its `why` in the results file): {', '.join(missing)}.",
+        ]
     return "\n".join(lines)
 
 

@@ -43,7 +43,9 @@ def test_the_rerank_table_scores_every_method_on_the_same_lists(ctx: JobContext,
     assert by_method["mf"]["ndcg@10"] > table["random_ndcg_at_10"]  # the communities rank the held-out item up
     assert by_method["llm"]["auc"] is None and "--candidates 5" in by_method["llm"]["why"]
     assert "goal" not in by_method["hybrid"]  # the tuning issue's goals judge the ml1m AUC table only
-    assert "| `mf` |" in quality_table.rerank_markdown(table)
+    rendered = quality_table.rerank_markdown(table)
+    assert "| `mf` |" in rendered and "| `llm` |" not in rendered  # rows not made share one closing line
+    assert rendered.splitlines()[-1].startswith("Not made in this store") and "`llm`" in rendered.splitlines()[-1]
 
 
 def test_a_goal_says_by_how_much_it_is_missed() -> None:
