@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ from colrec.llm.prompts import score_basic, score_self_assessment
 from colrec.retrieval import car, sare
 from colrec.retrieval.behaviour import behaviour_text, item_genres, recent_likes
 from colrec_store.repositories.embeddings import Space, nearest, user_neighbours, write_embeddings
-from colrec_store.repositories.evidence import write_assessments, write_evidence
+from colrec_store.repositories.evidence import latest_evidence_run, write_assessments, write_evidence
 from colrec_store.repositories.models import latest_model, record_model
 from jobs.common.console import progress
 from jobs.common.context import JobContext, RunRecord
@@ -80,10 +81,13 @@ class Behaviours:
 def run(ctx: JobContext, dataset: str, split: str, *, method: str = "score", parts: tuple[str, ...] = ("test",),
         limit: int | None = None, as_of: dt.date | None = None, seed: int = 0, model: str | None = None,
         config: RetrieveConfig = RetrieveConfig(), cf_run: int | None = None,
-        candidates: int = 0) -> dict[str, Any]:  # fmt: skip
+        candidates: int = 0, models_run: int | None = None) -> dict[str, Any]:  # fmt: skip
     """`cf_run`: the train run whose user neighbours CAR learns from (a refresh passes the model it
     has just staged); default: the newest published `config.cf_model` model on the split.
-    `candidates` N: evidence for each user's rerank list of N in the parts, as `score --candidates`."""
+    `candidates` N: evidence for each user's rerank list of N in the parts, as `score --candidates`.
+    `models_run`: an earlier evidence run of the same split whose CAR and SARE this run uses instead
+    of training its own (no self-assessment either): the test part's evidence made by the models
+    that made the train part's, which a model tuned on the SCORE prompt learnt from."""
     if method not in METHODS:
         raise ColrecError(f"unknown retrieval method {method!r}; known: {', '.join(METHODS)}")
     window = load_window(ctx, dataset, split, as_of, seed)
@@ -100,11 +104,13 @@ def run(ctx: JobContext, dataset: str, split: str, *, method: str = "score", par
               "cf_run": trained.id, "model": llm.model_name, "retriever": ctx.settings.retriever_model,
               "reranker": ctx.settings.reranker_model, "ke": config.ke, "ks": config.ks,
               "behaviour_len": config.behaviour_len, "assess_users": config.assess_users,
-              **candidate_param(candidates)}  # fmt: skip
+              **candidate_param(candidates), **({"models_run": models_run} if models_run else {})}  # fmt: skip
     try:
+        with ctx.transaction() as session:
+            reused = _reused_models(session, window.dataset_id, split, models_run, params)
         with ctx.run("evidence", dataset_id=window.dataset_id, params=params, as_of=as_of) as record:
             require_item_text(ctx, window.dataset_id, record)
-            _Retrieval(ctx, record, window, behaviours, config, seed, params).build(trained.id, targets, llm)
+            _Retrieval(ctx, record, window, behaviours, config, seed, params).build(trained.id, targets, llm, reused)
     finally:
         llm.close()
     return {"run_id": record.id, **record.metrics, "timings": record.timings}
@@ -118,17 +124,25 @@ class _Retrieval:
         self.out = ctx.settings.models_path / "runs" / str(record.id)
         self.users = sorted(behaviours.texts)
 
-    def build(self, cf_run: int, targets: pl.DataFrame, llm: CachedLLM) -> None:
+    def build(self, cf_run: int, targets: pl.DataFrame, llm: CachedLLM, reused: Reused | None = None) -> None:
         record = self.record
         with record.timed("cf_neighbours"):
             reference = self._cf_neighbours(cf_run)
-        with record.timed("car"):
-            car_path = self._train_car(reference)
-            retrieved = self._retrieve(car_path, reference)
-        with record.timed("assess"):
-            assessed = self._assess(retrieved, llm)
-        with record.timed("sare"):
-            sare_path = self._train_sare(assessed, retrieved)
+        self.held_out = self._held_out()
+        assessed: list[Assessed] = []
+        if reused is None:
+            with record.timed("car"):
+                car_path = self._train_car(reference)
+                retrieved = self._retrieve(car_path, reference)
+            with record.timed("assess"):
+                assessed = self._assess(retrieved, llm)
+            with record.timed("sare"):
+                sare_path = self._train_sare(assessed, retrieved)
+        else:  # copied, so that pruning the earlier run leaves this one whole
+            car_path, sare_path = (shutil.copytree(path, self.out / kind, dirs_exist_ok=True)
+                                   for kind, path in (("car", reused.car), ("sare", reused.sare)))  # fmt: skip
+            with record.timed("car"):
+                retrieved = self._retrieve(car_path, reference)
         with record.timed("rerank"):
             selected = self._select(sare_path, targets, retrieved)
         with self.ctx.transaction() as session:
@@ -141,12 +155,14 @@ class _Retrieval:
         with self.ctx.transaction() as session:
             return user_neighbours(session, cf_run, self.users, max(10, self.config.car.kc))
 
-    def _train_car(self, reference: dict[int, list[int]]) -> Path:
+    def _held_out(self) -> list[int]:
+        """The seeded share of users CAR does not train on, on whom its agreement is measured."""
         rng = np.random.default_rng(self.seed)
-        held = set(
-            rng.choice(self.users, size=max(1, int(len(self.users) * self.config.holdout)), replace=False).tolist()
-        )
-        self.held_out = sorted(held)
+        size = max(1, int(len(self.users) * self.config.holdout))
+        return sorted(rng.choice(self.users, size=size, replace=False).tolist())
+
+    def _train_car(self, reference: dict[int, list[int]]) -> Path:
+        held = set(self.held_out)
         training_texts = {u: t for u, t in self.behaviours.texts.items() if u not in held}
         examples = car.car_examples(training_texts, reference, sorted(training_texts), self.config.car.kc)
         base = encoder_path(self.ctx.settings.models_path, self.ctx.settings.retriever_model)
@@ -286,6 +302,37 @@ class _Retrieval:
              "score": score, "payload": {"items": self.behaviours.items[other]}}
             for rank, (other, score) in enumerate(ranked, 1)
         ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Reused:
+    car: Path
+    sare: Path
+
+
+# The params under which an earlier run's CAR and SARE are the ones this run would train.
+SAME_MODELS = ("split", "as_of", "seed", "cf_run", "retriever", "reranker", "ke", "behaviour_len")
+
+
+def _reused_models(session: Any, dataset_id: int, split: str, models_run: int | None,
+                   params: dict[str, Any]) -> Reused | None:  # fmt: skip
+    """The CAR and SARE folders of `models_run`, checked to be what a run of `params` would train."""
+    if models_run is None:
+        return None
+    earlier = latest_evidence_run(session, dataset_id, "score", split, models_run)
+    if earlier.status != "published":
+        raise ColrecError(f"--models-run {models_run}: that evidence run is {earlier.status}, not published")
+    differs = [f"{k} {earlier.params.get(k)!r} (here {params.get(k)!r})" for k in SAME_MODELS
+               if earlier.params.get(k) != params.get(k)]  # fmt: skip
+    if differs:
+        raise ColrecError(f"--models-run {models_run} was made with another {'; '.join(differs)}")
+    paths = {
+        kind: Path(latest_model(session, dataset_id, kind, run_id=models_run)[0].path or "") for kind in ("car", "sare")
+    }
+    missing = [str(p) for p in paths.values() if not p.is_dir()]
+    if missing:
+        raise ColrecError(f"--models-run {models_run}: its model folder {missing[0]} is gone (pruned?)")
+    return Reused(car=paths["car"], sare=paths["sare"])
 
 
 def _log_rerank(done: int, total: int, seconds: float) -> None:

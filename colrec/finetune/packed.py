@@ -90,5 +90,30 @@ class PackedCollator:
                 "labels": padded("labels", IGNORE), "attention_mask": mask}  # fmt: skip
 
 
+def answer_positions(labels: torch.Tensor) -> torch.Tensor:
+    """The sequence positions whose logits predict an answer token in any row of the batch (the
+    logits at p predict the token at p + 1)."""
+    return (labels[:, 1:] != IGNORE).any(dim=0).nonzero().squeeze(1)
+
+
+def answer_loss(model: Any, batch: dict[str, torch.Tensor], num_items_in_batch: Any = None) -> torch.Tensor:
+    """The packed batch's loss as the model computes it from `labels` (the answer tokens' summed
+    cross-entropy over their count, or over `num_items_in_batch` where the Trainer counts them), with
+    the LM head applied at the answer positions only. Why: a packed row has a few answer tokens among
+    a thousand prompt tokens, and the head over every position (49,152 logits a token for SmolLM2)
+    is a fifth of the step's matrix work and its largest tensor."""
+    labels = batch["labels"]
+    keep = answer_positions(labels)
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    logits = model(**inputs, logits_to_keep=keep).logits
+    targets = labels[:, keep + 1]
+    total = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE,
+                                              reduction="sum")  # fmt: skip
+    count = num_items_in_batch if num_items_in_batch is not None else (targets != IGNORE).sum()
+    if isinstance(count, torch.Tensor):
+        count = count.to(total.device)
+    return total / count
+
+
 def answer_tokens(records: Sequence[dict[str, list[int]]]) -> int:
     return sum(sum(1 for t in r["labels"] if t != IGNORE) for r in records)

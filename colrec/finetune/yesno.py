@@ -39,6 +39,7 @@ class YesNoConfig(SftSettings):
     tuning: str | None = "lora"  # "lora": an adapter on the frozen base; "full": every weight (packed only)
     bf16: bool | None = False  # bf16 autocast over fp32 master weights
     lr: float | None = 1e-4  # type: ignore[assignment]  # None: by tuning (LORA_LR, FULL_LR)
+    answer_logits: bool = True  # the LM head at the answer positions only (packed.answer_loss); False: everywhere
 
 
 TUNINGS = ("lora", "full")
@@ -134,8 +135,9 @@ def train_packed(base: Path, examples: Sequence[tuple[Messages, int]], config: Y
     arguments = {**trainer_arguments(config, checkpoints), "per_device_train_batch_size": rows_per_step,
                  "remove_unused_columns": False, "bf16": config.bf16 or torch.cuda.is_available()}  # fmt: skip
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    trainer = Trainer(model=model, args=TrainingArguments(**arguments), train_dataset=Dataset.from_list(records),
-                      data_collator=packed.PackedCollator(pad, torch.float32))  # fmt: skip
+    trainer_class = _AnswerLossTrainer() if config.answer_logits else Trainer
+    trainer = trainer_class(model=model, args=TrainingArguments(**arguments), train_dataset=Dataset.from_list(records),
+                            data_collator=packed.PackedCollator(pad, torch.float32))  # fmt: skip
     log.info("yesno: %d pairs in %d packed rows (%d rows a step)", pairs, len(records), rows_per_step)
     shape = {"examples": len(examples), "packed_rows": len(records), "rows_per_step": rows_per_step,
              "tokens_per_epoch": sum(len(r["input_ids"]) for r in records), "too_long": too_long}  # fmt: skip
@@ -143,3 +145,16 @@ def train_packed(base: Path, examples: Sequence[tuple[Messages, int]], config: Y
     if config.tuning == "full":  # a whole model folder: the engines load it as they load the base
         tokenizer.save_pretrained(str(out))
     return {**shape, **result}
+
+
+def _AnswerLossTrainer() -> type:  # noqa: N802 - returns a class; transformers is imported late
+    """transformers' Trainer with the loss of packed.answer_loss (the LM head at the answers only)."""
+    from transformers import Trainer
+
+    class AnswerLossTrainer(Trainer):
+        def compute_loss(self, model: Any, inputs: dict[str, torch.Tensor], return_outputs: bool = False,
+                         num_items_in_batch: Any = None) -> Any:  # fmt: skip
+            loss = packed.answer_loss(model, inputs, num_items_in_batch)
+            return (loss, None) if return_outputs else loss
+
+    return AnswerLossTrainer

@@ -159,6 +159,13 @@ def retrieve(
     ks: Annotated[int, typer.Option(help="Collaborators SARE selects per pair.")] = 2,
     assess_users: Annotated[int, typer.Option(help="Users the LLM self-assesses to train SARE.")] = 200,
     epochs: Annotated[int, typer.Option(help="Training epochs of CAR and of SARE.")] = 1,
+    models_run: Annotated[
+        int | None,
+        typer.Option(
+            help="Use the CAR and SARE this earlier evidence run trained (same split, seed, CF run, encoders) "
+            "instead of training new ones: e.g. the test part's evidence from the train part's models."
+        ),
+    ] = None,
     candidates: CandidatesOpt = 0,
     as_of: AsOfOpt = None,
     seed: SeedOpt = 0,
@@ -177,7 +184,8 @@ def retrieve(
     )  # fmt: skip
     ctx = job_context(typer_ctx, executor, allow_untitled)
     result = job.run(ctx, dataset, split, method=method, parts=tuple(parts.split(",")), limit=limit,
-                     as_of=as_date(as_of), seed=seed, model=model, config=config, candidates=candidates)  # fmt: skip
+                     as_of=as_date(as_of), seed=seed, model=model, config=config, candidates=candidates,
+                     models_run=models_run)  # fmt: skip
     show(result, as_json, f"{dataset}: {method} evidence on {split}")
 
 

@@ -121,3 +121,25 @@ def test_train_and_test_evidence_stand_side_by_side(score_ctx: JobContext, tmp_p
     scored = score.run(score_ctx, "d", "random", method="score", limit=20)
     used = rows(score_ctx, "select params from runs where id = :r", r=scored["run_id"])[0]["params"]
     assert used["evidence_run"] == test
+
+
+def test_a_run_can_reuse_an_earlier_runs_car_and_sare(score_ctx: JobContext, tmp_path: Path) -> None:
+    """--models-run: the same models give the same evidence, without training or self-assessing again,
+    and the run keeps its own copy of them; a run made under other settings is refused."""
+    _dataset(score_ctx, tmp_path)
+    first = retrieve.run(score_ctx, "d", "random", parts=("train",), limit=12, config=CONFIG)
+    again = retrieve.run(score_ctx, "d", "random", parts=("train",), limit=12, config=CONFIG,
+                         models_run=first["run_id"])  # fmt: skip
+    assert again.get("llm_calls", 0) == 0 and "assessed_users" not in again and "sare" not in again["timings"]
+    assert rows(score_ctx, EVIDENCE, r=again["run_id"]) == rows(score_ctx, EVIDENCE, r=first["run_id"])
+    paths = rows(score_ctx, "select kind, path from models where run_id = :r order by kind", r=again["run_id"])
+    assert [p["kind"] for p in paths] == ["car", "sare"]
+    assert all(Path(p["path"]).is_dir() and f"/runs/{again['run_id']}/" in p["path"] for p in paths)
+    test = retrieve.run(score_ctx, "d", "random", limit=20, config=CONFIG, models_run=first["run_id"])
+    assert test["pairs"] == 20 and test["pairs_with_evidence"] > 0
+
+    other = retrieve.RetrieveConfig(**{**CONFIG.__dict__, "ke": 4})
+    with pytest.raises(ColrecError, match=r"another ke 6 \(here 4\)"):
+        retrieve.run(score_ctx, "d", "random", limit=20, config=other, models_run=first["run_id"])
+    with pytest.raises(ColrecError, match="another seed"):
+        retrieve.run(score_ctx, "d", "random", limit=20, config=CONFIG, seed=3, models_run=first["run_id"])

@@ -70,6 +70,27 @@ def test_packed_loss_and_gradients_equal_each_pair_alone(gqa_model: Path) -> Non
     assert worst <= 1e-4
 
 
+@pytest.mark.parametrize("counted", [False, True])
+def test_the_answer_only_head_gives_the_models_own_loss_and_gradients(gqa_model: Path, counted: bool) -> None:
+    """packed.answer_loss reads the logits at the answer positions only; with the Trainer's count of
+    answer tokens (gradient accumulation) or without, it is the loss the model computes from labels."""
+    tokenizer = AutoTokenizer.from_pretrained(str(gqa_model))
+    tokenised = packed.tokenise(tokenizer, [(m, answer(y)) for m, y in _examples()])
+    batch = packed.PackedCollator(tokenizer.pad_token_id, torch.float32)(packed.pack(tokenised, row_tokens=96))
+    model = AutoModelForCausalLM.from_pretrained(str(gqa_model), dtype=torch.float32)
+    count = torch.tensor(packed.answer_tokens(packed.pack(tokenised, row_tokens=96))) if counted else None
+    assert len(packed.answer_positions(batch["labels"])) < batch["labels"].shape[1] // 4
+    reference = model(**batch, num_items_in_batch=count).loss if counted else model(**batch).loss
+    reference.backward()
+    reference_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    loss = packed.answer_loss(model, batch, count)
+    loss.backward()
+    assert abs(float(loss) - float(reference)) <= 1e-5
+    worst = max(float((r - p.grad).abs().max()) for r, p in zip(reference_grads, model.parameters(), strict=True))
+    assert worst <= 1e-5
+
+
 def test_a_leaky_mask_would_change_the_loss(gqa_model: Path) -> None:
     """The check above can fail: with plain causal attention over the packed row, suffixes see each other."""
     tokenizer = AutoTokenizer.from_pretrained(str(gqa_model))
