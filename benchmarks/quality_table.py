@@ -12,7 +12,9 @@ a method scored on fewer of the test pairs (a sample; a CF model skips users and
 saw) says how many. Beside each row: the paper's figure on the same split (SCORE's Table 2, ML-1M,
 the CoLLM split; 7B/8B LLMs) and the goal of issue #23 with the amount it is missed by. Writes
 benchmarks/results/quality_table-<name>.json; `--readme` rewrites the README's table between its
-markers from that file.
+markers from that file. A row this store did not make keeps the figures that file held for it (the
+same dataset, split and pairs), marked as from an earlier store (`--fresh`: left empty), and a row
+scored by a tuned model says how many train pairs it was tuned on.
 
 With `--candidates N` (the ML-100K table) every method instead reranks the same lists of each test
 user (colrec.candidates: the user's last test positive among N-1 sampled unseen items), made by the
@@ -23,6 +25,7 @@ pairs beside; the README's rerank table is written between its own markers.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,7 @@ from colrec import hybrid, metrics
 from colrec.candidates import rerank_metrics
 from colrec.errors import ColrecError
 from colrec_store.config import Settings
+from colrec_store.repositories.runs import run_params
 from jobs import evaluate, score
 from jobs.common.context import JobContext
 from jobs.common.pairs import pair_targets
@@ -74,7 +78,7 @@ def measure(ctx: JobContext, dataset: str, split: str, candidates: int = 0) -> d
     if candidates:  # what sampled lists reward by themselves: the negatives are drawn uniformly
         rows.append(_popularity(window.split.part("train"), test))
     for method in METHODS[1:]:
-        rows.append(_row(ctx, dataset, split, method, test.height, candidates))
+        rows.append(_tuned_on(ctx, _row(ctx, dataset, split, method, test.height, candidates)))
     table: dict[str, Any] = {"dataset": dataset, "split": split, "pairs": test.height, "rows": rows}
     if candidates:
         table.update(candidates=candidates, users=test["user_id"].n_unique(), random_ndcg_at_10=_random_ndcg(test))
@@ -121,6 +125,38 @@ def _row(ctx: JobContext, dataset: str, split: str, method: str, pairs: int, can
     return {**row, **{k: result[k] for k in ("score_run", "model_run") if k in result}}
 
 
+def _tuned_on(ctx: JobContext, row: dict[str, Any]) -> dict[str, Any]:
+    """A row scored by a tuned model names its finetune run and how many train pairs it was tuned on:
+    tunings of unequal size are otherwise compared as if they were alike."""
+    if "score_run" not in row:
+        return row
+    with ctx.transaction() as session:
+        tuned_by = run_params(session, row["score_run"]).get("adapter_run")
+        pairs = (run_params(session, tuned_by).get("window") or {}).get("pairs") if tuned_by else None
+    return {**row, "finetune_run": tuned_by, "tuned_pairs": pairs} if tuned_by else row
+
+
+def carry_over(table: dict[str, Any], earlier: dict[str, Any] | None) -> dict[str, Any]:
+    """Rows this store did not make keep the figures of the results file measured before (same
+    dataset, split, pairs and lists), marked `"earlier_store": true`. Why: a store lives on the machine
+    that made it, and the methods of one table take longer to make than one machine is kept; without
+    this, each new store would forget every row it had no time to make again."""
+    same = ("dataset", "split", "pairs", "candidates")
+    if earlier is None or any(earlier.get(k) != table.get(k) for k in same):
+        return table
+    before = {row["method"]: row for row in earlier["rows"]}
+    rows = []
+    for row in table["rows"]:
+        old = before.get(row["method"])
+        if row["auc"] is None and old is not None and old.get("auc") is not None:
+            row = {k: v for k, v in old.items() if k not in ("goal", "missed_by")} | {"earlier_store": True}
+        rows.append(row)
+    merged = {**table, "rows": rows}
+    if "candidates" not in merged:
+        _goals(merged)
+    return merged
+
+
 def _rerank_columns(result: dict[str, Any]) -> dict[str, Any]:
     return {"ndcg@10": result.get("rerank_ndcg@10"), "hr@10": result.get("rerank_hr@10"),
             "users": result.get("rerank_users")}  # fmt: skip
@@ -164,7 +200,7 @@ def rerank_markdown(table: dict[str, Any]) -> str:
     made = [row for row in table["rows"] if row["auc"] is not None]
     for row in made:
         cells = [_cell(row.get(k)) for k in ("ndcg@10", "hr@10", "auc", "uauc")]
-        lines.append(f"| `{row['method']}` | {' | '.join(cells)} | {row.get('note', '')} |")
+        lines.append(f"| `{row['method']}` | {' | '.join(cells)} | {_row_note(row)} |")
     # One line for the rows the store has none of: each one's recipe is its "why" in the results file.
     missing = [f"`{row['method']}`" for row in table["rows"] if row["auc"] is None]
     if missing:
@@ -192,10 +228,19 @@ def markdown(table: dict[str, Any]) -> str:
             goal += " (met)" if row["missed_by"] == 0 else f" ({row['missed_by']:.4f})"
         if row["auc"] is None:
             goal = (goal + "; " if goal else "") + "not made: " + _short(row["why"])
-        elif "note" in row:
-            goal = (goal + "; " if goal else "") + row["note"]
+        else:
+            goal = "; ".join(x for x in (goal, _row_note(row)) if x)
         lines.append(f"| `{row['method']}` | {auc} | {uauc} | {paper} | {goal} |")
     return "\n".join(lines)
+
+
+def _row_note(row: dict[str, Any]) -> str:
+    notes = [row.get("note", "")]
+    if row.get("tuned_pairs"):
+        notes.append(f"tuned on {row['tuned_pairs']:,} train pairs")
+    if row.get("earlier_store"):
+        notes.append("from an earlier store")
+    return "; ".join(n for n in notes if n)
 
 
 def _short(why: str) -> str:
@@ -217,14 +262,20 @@ def main() -> None:
     parser.add_argument("--readme", action="store_true", help="regenerate the README's table from the results")
     parser.add_argument("--from-file", action="store_true", help="with --readme: measure nothing, use the file")
     parser.add_argument("--candidates", type=int, default=0, help="rerank lists of N per test user (NDCG@10)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="rows this store did not make stay empty (default: the results file's figures, marked)")  # fmt: skip
     args = parser.parse_args()
     name = f"quality_table-{args.name or args.dataset}"
+    file = RESULTS / f"{name}.json"
+    earlier = json.loads(file.read_text()) if file.exists() else None
     if args.from_file:
-        import json
-
-        table = json.loads((RESULTS / f"{name}.json").read_text())
+        if earlier is None:
+            raise SystemExit(f"--from-file: {file} does not exist; measure it first (without --from-file)")
+        table = earlier
     else:
         table = measure(JobContext(Settings()), args.dataset, args.split, args.candidates)
+        if not args.fresh:
+            table = carry_over(table, earlier)
         print(f"wrote {write_results(name, table)}")
     print(rerank_markdown(table) if "candidates" in table else markdown(table))
     if args.readme:

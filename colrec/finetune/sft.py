@@ -70,10 +70,11 @@ def run_trainer(trainer: Any, name: str, checkpoints: Path, out: Path) -> dict[s
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.exists() else None
     if resume:
         log.info("%s: resuming from %s", name, resume)
-    trainer.train(resume_from_checkpoint=resume)
+    output = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(out))
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-    return {"steps": trainer.state.global_step, "resumed_from": resume, **loss_summary(losses)}
+    return {"steps": trainer.state.global_step, "resumed_from": resume, **loss_summary(losses),
+            "train_seconds": round(float(output.metrics.get("train_runtime", 0.0)), 1)}  # fmt: skip
 
 
 def loss_summary(losses: list[float]) -> dict[str, float | None]:

@@ -135,7 +135,7 @@ def train_packed(base: Path, examples: Sequence[tuple[Messages, int]], config: Y
     arguments = {**trainer_arguments(config, checkpoints), "per_device_train_batch_size": rows_per_step,
                  "remove_unused_columns": False, "bf16": config.bf16 or torch.cuda.is_available()}  # fmt: skip
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    trainer_class = _AnswerLossTrainer() if config.answer_logits else Trainer
+    trainer_class = _answer_loss_trainer() if config.answer_logits else Trainer
     trainer = trainer_class(model=model, args=TrainingArguments(**arguments), train_dataset=Dataset.from_list(records),
                             data_collator=packed.PackedCollator(pad, torch.float32))  # fmt: skip
     log.info("yesno: %d pairs in %d packed rows (%d rows a step)", pairs, len(records), rows_per_step)
@@ -147,7 +147,7 @@ def train_packed(base: Path, examples: Sequence[tuple[Messages, int]], config: Y
     return {**shape, **result}
 
 
-def _AnswerLossTrainer() -> type:  # noqa: N802 - returns a class; transformers is imported late
+def _answer_loss_trainer() -> type:
     """transformers' Trainer with the loss of packed.answer_loss (the LM head at the answers only)."""
     from transformers import Trainer
 

@@ -71,6 +71,12 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def run_params(session: Session, run_id: int) -> dict[str, Any]:
+    """The params a run was started with ({} for a run the store does not have)."""
+    run = session.get(Run, run_id)
+    return dict(run.params or {}) if run is not None else {}
+
+
 def list_runs(session: Session, dataset: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     query = (
         select(Run, Dataset.name.label("dataset"))

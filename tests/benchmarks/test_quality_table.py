@@ -66,3 +66,21 @@ def test_the_readme_shows_the_results_files() -> None:
     assert quality_table.markdown(table) in quality_table.README.read_text()
     rerank = json.loads((RESULTS / "quality_table-ml100k.json").read_text())
     assert quality_table.rerank_markdown(rerank) in quality_table.README.read_text()
+
+
+def test_rows_this_store_did_not_make_keep_the_earlier_figures_marked() -> None:
+    def table(pairs: int, **auc: float) -> dict:
+        rows = [{"method": m, "auc": auc.get(m.replace("-", "_")), "uauc": None, "why": "none"}
+                for m in quality_table.METHODS]  # fmt: skip
+        return {"dataset": "d", "split": "temporal", "pairs": pairs, "rows": rows}
+
+    earlier = table(10, llm_full=0.66, hybrid=0.75, mf=0.70)
+    now = table(10, mf=0.71, score_full=0.60)
+    merged = {row["method"]: row for row in quality_table.carry_over(now, earlier)["rows"]}
+    assert merged["mf"]["auc"] == 0.71 and "earlier_store" not in merged["mf"]  # measured now wins
+    assert merged["llm-full"]["auc"] == 0.66 and merged["llm-full"]["earlier_store"] is True
+    assert merged["score-full"]["missed_by"] == 0.08  # the goal is judged against the carried tuned row
+    assert "from an earlier store" in quality_table.markdown({**now, "rows": list(merged.values())})
+    assert merged["lightgcn"]["auc"] is None  # nothing to carry
+    other = quality_table.carry_over(table(11), earlier)  # other pairs: nothing carried
+    assert all(row["auc"] is None for row in other["rows"])
