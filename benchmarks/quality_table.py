@@ -57,10 +57,10 @@ MAKE = {
     "llm-lora": "`finetune --recipe yesno --tuning lora`, then `score --adapter-run RUN`",
     "llm-full": "`finetune --recipe yesno --tuning full`, then `score --adapter-run RUN`",
     "score": "`retrieve --method score` (CAR, LLM self-assessment, SARE), then `score --method score`",
-    "score-lora": "`retrieve --parts train`, `finetune --prompt score --tuning lora`, then `score --method score "
-    "--adapter-run RUN`",
-    "score-full": "`retrieve --parts train`, `finetune --prompt score --tuning full`, then `score --method score "
-    "--adapter-run RUN`",
+    "score-lora": "`retrieve --parts train` (run R), `retrieve --models-run R`, `finetune --prompt score --tuning "
+    "lora`, then `score --method score --adapter-run RUN`",
+    "score-full": "`retrieve --parts train` (run R), `retrieve --models-run R`, `finetune --prompt score --tuning "
+    "full`, then `score --method score --adapter-run RUN`",
     "coral-none": "`score --method coral-none`",
     "coral-random": "`score --method coral-random`",
     "coral": "`coral train-policy -s S`, then `score --method coral`",
